@@ -1,0 +1,353 @@
+"""The record contract of EVENTS.md as pure functions: raw bytes in, one typed record or one dead letter out.
+
+No Beam here: every rule is table-tested directly, and the same function serves the streaming read
+(event time for watermarks), the router and the batch path.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from beam_cxone.records import UNKNOWN
+from beam_cxone.records import CustomerUpdate
+from beam_cxone.records import DeadLetter
+from beam_cxone.records import Interaction
+from beam_cxone.records import Outcome
+from beam_cxone.records import RawRecord
+
+__all__ = [
+    "DEFAULT_FAILURE_REASONS",
+    "DEFAULT_MAX_RECORD_BYTES",
+    "PAYLOAD_CAP_BYTES",
+    "ParseSettings",
+    "Rejected",
+    "canonical_event_id",
+    "dead_letter_for",
+    "event_time_of",
+    "parse_event_time",
+    "parse_record",
+]
+
+DEFAULT_FAILURE_REASONS = ("Abandoned", "Refused", "Failed", "Busy", "No Answer")
+# A dead letter keeps at most this much of the raw text (EVENTS.md).
+PAYLOAD_CAP_BYTES = 64 * 1024
+# Larger records are dead letters before any decoding: one huge value must not stall a reader.
+DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
+
+CHANNELS = frozenset({"voice", "chat", "email", "sms", "digital", "voicemail", "work_item"})
+MEDIA_TYPE_IDS = {4: "voice", 3: "chat", 1: "email", 5: "voicemail", 6: "work_item", 9: "digital"}
+MEDIA_TYPE_NAMES = {
+    "Phone Call": "voice",
+    "Chat": "chat",
+    "Email": "email",
+    "Voice Mail": "voicemail",
+    "Work Item": "work_item",
+    "Digital": "digital",
+}
+EVENT_TYPES = frozenset(
+    {
+        "CONTACT_STARTED",
+        "CONTACT_STATE_CHANGED",
+        "CONTACT_ENDED",
+        "CONTACT_FAILED",
+        "CALLBACK_REQUESTED",
+    }
+)
+# The original tutorial's `status`, read only when `eventType` is absent: (eventType, forced outcome).
+TUTORIAL_STATUS = {
+    "FAILURE": ("CONTACT_ENDED", Outcome.FAILURE.value),
+    "CALLBACK_REQUEST": ("CALLBACK_REQUESTED", Outcome.CALLBACK.value),
+    "SUCCESS": ("CONTACT_ENDED", Outcome.SUCCESS.value),
+}
+
+# RFC 3339 date-time with a mandatory offset; fraction digits past the millisecond are truncated.
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+_MIN_MS = -62135596800000  # 0001-01-01T00:00:00Z
+_MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+
+
+class Rejected(Exception):
+    """A permanent rule violation: the record becomes a dead letter with this stage and reason."""
+
+    def __init__(self, stage: str, reason: str):
+        super().__init__(f"{stage}:{reason}")
+        self.stage = stage
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class ParseSettings:
+    """The configurable parts of the contract."""
+
+    failure_reasons: frozenset[str] = frozenset(DEFAULT_FAILURE_REASONS)
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+
+    @classmethod
+    def of(cls, failure_reasons: Iterable[str] = DEFAULT_FAILURE_REASONS, **kw: Any) -> ParseSettings:
+        return cls(failure_reasons=frozenset(failure_reasons), **kw)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_object(payload: bytes | None, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict:
+    """Strict UTF-8 JSON object, or Rejected (NaN/Infinity are not JSON and are refused too)."""
+    if payload is None:
+        raise Rejected("parse", "empty_record")
+    if len(payload) > max_record_bytes:
+        raise Rejected("parse", "too_large")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Rejected("parse", "invalid_utf8") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise Rejected("parse", "invalid_json") from None
+    if not isinstance(obj, dict):
+        raise Rejected("parse", "not_an_object")
+    return obj
+
+
+def parse_event_time(value: Any) -> int:
+    """RFC 3339 with an offset, or integer epoch milliseconds, to epoch ms (truncated), or Rejected."""
+    if isinstance(value, bool) or value is None:
+        raise Rejected("validate", "bad_time")
+    if isinstance(value, int):
+        if not _MIN_MS <= value <= _MAX_MS:
+            raise Rejected("validate", "bad_time")
+        return value
+    if not isinstance(value, str):
+        raise Rejected("validate", "bad_time")
+    m = _RFC3339.fullmatch(value)
+    if m is None:
+        raise Rejected("validate", "bad_time")
+    year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
+    frac = (m.group(7) or "")[:3].ljust(3, "0")
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year or 1, month)[1]):
+        raise Rejected("validate", "bad_time")
+    if year == 0 or hour > 23 or minute > 59 or second > 59:
+        raise Rejected("validate", "bad_time")
+    offset_min = 0
+    if m.group(9):
+        off_h, off_m = int(m.group(10)), int(m.group(11))
+        if off_h > 23 or off_m > 59:
+            raise Rejected("validate", "bad_time")
+        offset_min = (off_h * 60 + off_m) * (1 if m.group(9) == "+" else -1)
+    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    ms = (seconds - offset_min * 60) * 1000 + int(frac)
+    if not _MIN_MS <= ms <= _MAX_MS:
+        raise Rejected("validate", "bad_time")
+    return ms
+
+
+def _present(obj: dict, key: str) -> Any:
+    """A field's value, with JSON null read as absent."""
+    return obj.get(key)
+
+
+def canonical_event_id(obj: dict) -> str:
+    """`sha256:<hex>` of the canonical JSON: sorted keys, no whitespace, UTF-8 unescaped."""
+    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _event_id(obj: dict) -> str:
+    value = _present(obj, "eventId")
+    if value is None or value == "":
+        return canonical_event_id(obj)
+    if isinstance(value, bool):
+        raise Rejected("validate", "wrong_type")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    raise Rejected("validate", "wrong_type")
+
+
+def _check_schema_version(obj: dict) -> None:
+    value = _present(obj, "schemaVersion")
+    if value is None:
+        return
+    if type(value) is not int or value != 1:
+        raise Rejected("validate", "unsupported_schema")
+
+
+def _id_string(value: Any, *, required: bool) -> str | None:
+    """contactId-like ids: strings, with integers turned into strings."""
+    if value is None or value == "":
+        if required:
+            raise Rejected("validate", "missing_field")
+        return None
+    if isinstance(value, bool):
+        raise Rejected("validate", "wrong_type")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    raise Rejected("validate", "wrong_type")
+
+
+def _optional_str(obj: dict, key: str) -> str | None:
+    value = _present(obj, key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Rejected("validate", "wrong_type")
+    return value
+
+
+def _optional_bool(obj: dict, key: str) -> bool:
+    value = _present(obj, key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise Rejected("validate", "wrong_type")
+    return value
+
+
+def _channel(obj: dict) -> str:
+    """`channel` wins; else `mediaTypeId`, else `mediaTypeName`; a derived digital SMS is `sms`."""
+    explicit = _present(obj, "channel")
+    if explicit is not None:
+        if isinstance(explicit, str) and explicit in CHANNELS:
+            return explicit
+        raise Rejected("validate", "unknown_channel")
+    media_id = _present(obj, "mediaTypeId")
+    if media_id is not None:
+        if isinstance(media_id, bool) or not isinstance(media_id, int):
+            raise Rejected("validate", "unknown_channel")
+        derived = MEDIA_TYPE_IDS.get(media_id)
+    else:
+        media_name = _present(obj, "mediaTypeName")
+        derived = MEDIA_TYPE_NAMES.get(media_name) if isinstance(media_name, str) else None
+    if derived is None:
+        raise Rejected("validate", "unknown_channel")
+    if derived == "digital" and _optional_str(obj, "mediaSubTypeName") == "SMS":
+        return "sms"
+    return derived
+
+
+def _event_type_and_outcome(obj: dict, failure_reasons: frozenset[str]) -> tuple[str, str]:
+    event_type = _present(obj, "eventType")
+    if event_type is None:
+        status = _present(obj, "status")
+        if isinstance(status, str) and status in TUTORIAL_STATUS:
+            return TUTORIAL_STATUS[status]
+        raise Rejected("validate", "unknown_event_type")
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
+        raise Rejected("validate", "unknown_event_type")
+    abandoned = _optional_bool(obj, "abandoned")
+    refused = _optional_bool(obj, "isRefused")
+    end_reason = _optional_str(obj, "endReason")
+    if event_type == "CALLBACK_REQUESTED":
+        return event_type, Outcome.CALLBACK.value
+    if event_type == "CONTACT_FAILED":
+        return event_type, Outcome.FAILURE.value
+    if event_type == "CONTACT_ENDED":
+        failed = abandoned or refused or (end_reason is not None and end_reason in failure_reasons)
+        return event_type, (Outcome.FAILURE if failed else Outcome.SUCCESS).value
+    return event_type, Outcome.NONE.value
+
+
+def _first_present(obj: dict, *keys: str) -> Any:
+    for key in keys:
+        value = _present(obj, key)
+        if value is not None:
+            return value
+    return None
+
+
+def event_time_of(obj: dict) -> int:
+    """The event time of a decoded object, by its record type's field and alias."""
+    alias = "updatedAt" if _present(obj, "recordType") == "customer_update" else "timestamp"
+    return parse_event_time(_first_present(obj, "eventTime", alias))
+
+
+def _interaction(obj: dict, event_id: str, event_time_ms: int, settings: ParseSettings) -> Interaction:
+    contact_id = _id_string(_first_present(obj, "contactId", "interactionId"), required=True)
+    master = _id_string(_present(obj, "masterContactId"), required=False) or contact_id
+    customer_id = _optional_str(obj, "customerId") or None
+    channel = _channel(obj)
+    event_type, outcome = _event_type_and_outcome(obj, settings.failure_reasons)
+    return Interaction(
+        event_id=event_id,
+        event_time_ms=event_time_ms,
+        contact_id=contact_id,
+        master_contact_id=master,
+        customer_id=customer_id,
+        channel=channel,
+        event_type=event_type,
+        outcome=outcome,
+        tenant_id=_optional_str(obj, "tenantId"),
+        business_unit_id=_optional_str(obj, "businessUnitId"),
+    )
+
+
+def _customer_update(obj: dict, event_id: str, event_time_ms: int) -> CustomerUpdate:
+    customer_id = _optional_str(obj, "customerId")
+    if not customer_id:
+        raise Rejected("validate", "missing_field")
+    _optional_str(obj, "tenantId")
+    _optional_str(obj, "businessUnitId")
+    return CustomerUpdate(
+        event_id=event_id,
+        event_time_ms=event_time_ms,
+        customer_id=customer_id,
+        tier=_optional_str(obj, "tier") or UNKNOWN,
+        region=_optional_str(obj, "region") or UNKNOWN,
+    )
+
+
+def parse_object(obj: dict, settings: ParseSettings) -> Interaction | CustomerUpdate:
+    """Apply every rule of EVENTS.md to a decoded object; raises Rejected on the first broken rule."""
+    _check_schema_version(obj)
+    record_type = _present(obj, "recordType")
+    if record_type is None:
+        record_type = "interaction"
+    if record_type not in ("interaction", "customer_update"):
+        raise Rejected("validate", "unknown_record_type")
+    event_id = _event_id(obj)
+    event_time_ms = event_time_of(obj)
+    if record_type == "customer_update":
+        return _customer_update(obj, event_id, event_time_ms)
+    _optional_str(obj, "tenantId")
+    _optional_str(obj, "businessUnitId")
+    return _interaction(obj, event_id, event_time_ms, settings)
+
+
+def dead_letter_for(raw: RawRecord, stage: str, reason: str) -> DeadLetter:
+    """A dead letter for a raw record: the payload capped, undecodable bytes escaped."""
+    payload = raw.payload or b""
+    text = payload[:PAYLOAD_CAP_BYTES].decode("utf-8", "backslashreplace")
+    return DeadLetter(
+        stage=stage,
+        reason=reason,
+        payload=text,
+        source=raw.source,
+        recorded_at_ms=raw.source_time_ms,
+    )
+
+
+def parse_record(
+    raw: RawRecord, settings: ParseSettings = ParseSettings()
+) -> Interaction | CustomerUpdate | DeadLetter:
+    """One raw record to exactly one of: an interaction, a customer update, a dead letter."""
+    try:
+        record = parse_object(decode_object(raw.payload, settings.max_record_bytes), settings)
+    except Rejected as rejected:
+        return dead_letter_for(raw, rejected.stage, rejected.reason)
+    if raw.late:
+        return dead_letter_for(raw, "watermark", "late")
+    return record

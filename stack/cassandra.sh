@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Apache Cassandra single node (version from versions.env) on Java 17, bound to 127.0.0.1:9042.
+#   stack/cassandra.sh fetch    copy cassandra-all and its runtime jars into $CACHE_DIR (once)
+#   stack/cassandra.sh start    fetch if needed, start in the background, wait for a real CQL query
+#   stack/cassandra.sh stop     TERM, KILL after 60 s
+#   stack/cassandra.sh status   running / not running (exit 0 / 3), pid, port, RSS
+# Env: CASSANDRA_HEAP (default 1G), CASSANDRA_START_TIMEOUT (default 180 s),
+#      JAVA_HOME (default /usr/lib/jvm/java-17-openjdk-amd64), PYTHON (default .venv/bin/python).
+# Data, logs and the generated conf live in $RUN_DIR/cassandra; delete that folder to start empty.
+source "$(dirname "$0")/lib.sh"
+
+NAME=cassandra
+NATIVE_PORT=9042
+HERE="$STACK_DIR/cassandra"
+HOME_DIR="$CACHE_DIR/cassandra-$CASSANDRA_VERSION"
+LIB_DIR="$HOME_DIR/lib"
+FETCH_MARKER="$HOME_DIR/.fetched"
+CASS_DIR="$RUN_DIR/cassandra"
+CONF_DIR="$CASS_DIR/conf"
+LOG_DIR="$CASS_DIR/logs"
+SYSTEM_LOG="$LOG_DIR/system.log"
+CONSOLE_LOG="$LOG_DIR/console.log"
+JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
+JAVA="$JAVA_HOME/bin/java"
+PYTHON="${PYTHON:-$REPO_DIR/.venv/bin/python}"
+HEAP="${CASSANDRA_HEAP:-1G}"
+START_TIMEOUT="${CASSANDRA_START_TIMEOUT:-180}"
+
+fetch() {
+  if [[ -f "$FETCH_MARKER" ]] && ls "$LIB_DIR"/cassandra-all-"$CASSANDRA_VERSION".jar >/dev/null 2>&1; then
+    log "$NAME $CASSANDRA_VERSION: jars already in $LIB_DIR"
+    return 0
+  fi
+  command -v mvn >/dev/null || { log "mvn not found"; return 1; }
+  log "$NAME $CASSANDRA_VERSION: copying runtime jars into $LIB_DIR"
+  rm -rf "$LIB_DIR"; mkdir -p "$LIB_DIR"
+  mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+      -Dcassandra.version="$CASSANDRA_VERSION" -DoutputDirectory="$LIB_DIR"
+  local jamm; jamm="$(ls "$LIB_DIR"/jamm-*.jar 2>/dev/null | head -n1)"
+  [[ -n "$jamm" ]] || { log "no jamm jar in $LIB_DIR"; return 1; }
+  [[ "$(basename "$jamm")" == jamm-0.4.0.jar ]] \
+    || log "warning: jamm is $(basename "$jamm"); update the -javaagent line of $HERE/jvm.options"
+  date -u +%FT%TZ > "$FETCH_MARKER"
+  log "$NAME: $(ls "$LIB_DIR" | wc -l) jars, $(du -sh "$LIB_DIR" | cut -f1)"
+}
+
+render() {  # render TEMPLATE: substitute the placeholders of the committed templates
+  sed -e "s|@CASSANDRA_DIR@|$CASS_DIR|g" -e "s|@LIB_DIR@|$LIB_DIR|g" \
+      -e "s|@CONF_DIR@|$CONF_DIR|g" -e "s|@HEAP@|$HEAP|g" "$1"
+}
+
+log_ready() {  # the node announced itself; "Startup complete" comes after the CQL listener
+  grep -qE 'Startup complete|Starting listening for CQL clients' "$SYSTEM_LOG" 2>/dev/null
+}
+
+cql_ok() {  # a real CQL round trip through the project's driver
+  "$PYTHON" - "$NATIVE_PORT" <<'PY'
+import sys
+from cassandra.cluster import Cluster
+cluster = Cluster(["127.0.0.1"], port=int(sys.argv[1]), connect_timeout=5)
+try:
+    row = cluster.connect().execute("SELECT release_version FROM system.local", timeout=10).one()
+    print(row.release_version)
+finally:
+    cluster.shutdown()
+PY
+}
+
+ready() { log_ready && cql_ok; }
+
+start() {
+  if is_running "$NAME"; then
+    log "$NAME already running (pid $(cat "$(pidfile "$NAME")"), 127.0.0.1:$NATIVE_PORT)"
+    return 0
+  fi
+  rm -f "$(pidfile "$NAME")"
+  if port_open "$NATIVE_PORT"; then
+    log "port $NATIVE_PORT is already in use by another process; not starting $NAME"
+    return 1
+  fi
+  [[ -x "$JAVA" ]] || { log "no java at $JAVA"; return 1; }
+  [[ -x "$PYTHON" ]] || { log "no python at $PYTHON (needed for the CQL readiness check)"; return 1; }
+  fetch
+
+  mkdir -p "$CONF_DIR" "$LOG_DIR" "$CASS_DIR"/{data,commitlog,saved_caches,hints,cdc_raw,triggers,tmp}
+  render "$HERE/cassandra.yaml" > "$CONF_DIR/cassandra.yaml"
+  cp "$HERE/logback.xml" "$CONF_DIR/logback.xml"
+  local -a jvm_opts
+  mapfile -t jvm_opts < <(render "$HERE/jvm.options" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' | grep -vE '^(#|$)')
+  # Start-up markers of an earlier run must not count as this run's readiness.
+  [[ -f "$SYSTEM_LOG" ]] && mv -f "$SYSTEM_LOG" "$SYSTEM_LOG.prev"
+
+  log "starting $NAME $CASSANDRA_VERSION (heap $HEAP, logs in $LOG_DIR)"
+  local t0=$SECONDS
+  nohup "$JAVA" "${jvm_opts[@]}" -cp "$LIB_DIR/*" org.apache.cassandra.service.CassandraDaemon \
+    >"$CONSOLE_LOG" 2>&1 </dev/null &
+  local pid=$!
+  echo "$pid" > "$(pidfile "$NAME")"
+  if ! WAIT_PID=$pid wait_until "$NAME" "$START_TIMEOUT" "$SYSTEM_LOG" ready; then
+    log "console output ($CONSOLE_LOG):"; tail -n 20 "$CONSOLE_LOG" >&2 || true
+    stop_pid "$NAME" 10 || true
+    return 1
+  fi
+  log "$NAME up on 127.0.0.1:$NATIVE_PORT, pid $pid, $((SECONDS - t0))s, release $(cql_ok 2>/dev/null)"
+}
+
+stop() { stop_pid "$NAME" 60; }
+
+status() {
+  if is_running "$NAME"; then
+    local pid; pid="$(cat "$(pidfile "$NAME")")"
+    local rss; rss="$(ps -o rss= -p "$pid" 2>/dev/null | tr -d ' ')"
+    local cql="not answering"; port_open "$NATIVE_PORT" && cql="listening"
+    echo "$NAME: running (pid $pid, CQL 127.0.0.1:$NATIVE_PORT $cql, RSS $((${rss:-0} / 1024)) MB)"
+  else
+    echo "$NAME: not running (CQL port $NATIVE_PORT)"
+    return 3
+  fi
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  restart) stop; start ;;
+  *) echo "usage: $0 {fetch|start|stop|status|restart}" >&2; exit 2 ;;
+esac
