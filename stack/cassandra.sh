@@ -7,6 +7,7 @@
 # Env: CASSANDRA_HEAP (default 1G), CASSANDRA_START_TIMEOUT (default 180 s),
 #      JAVA_HOME (default /usr/lib/jvm/java-17-openjdk-amd64), PYTHON (default .venv/bin/python).
 # Data, logs and the generated conf live in $RUN_DIR/cassandra; delete that folder to start empty.
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 
 NAME=cassandra
@@ -34,14 +35,16 @@ fetch() {
   command -v mvn >/dev/null || { log "mvn not found"; return 1; }
   log "$NAME $CASSANDRA_VERSION: copying runtime jars into $LIB_DIR"
   rm -rf "$LIB_DIR"; mkdir -p "$LIB_DIR"
+  # -q still leaves stray ANSI resets on Maven 3.8: strip them, keep real errors (pipefail keeps mvn's status).
   mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
-      -Dcassandra.version="$CASSANDRA_VERSION" -DoutputDirectory="$LIB_DIR"
-  local jamm; jamm="$(ls "$LIB_DIR"/jamm-*.jar 2>/dev/null | head -n1)"
+      -Dcassandra.version="$CASSANDRA_VERSION" -DoutputDirectory="$LIB_DIR" 2>&1 \
+    | sed -e 's/\x1b\[[0-9;]*m//g' -e '/^[[:space:]]*$/d' >&2
+  local jamm; jamm="$(find "$LIB_DIR" -maxdepth 1 -name 'jamm-*.jar' | head -n1)"
   [[ -n "$jamm" ]] || { log "no jamm jar in $LIB_DIR"; return 1; }
   [[ "$(basename "$jamm")" == jamm-0.4.0.jar ]] \
     || log "warning: jamm is $(basename "$jamm"); update the -javaagent line of $HERE/jvm.options"
   date -u +%FT%TZ > "$FETCH_MARKER"
-  log "$NAME: $(ls "$LIB_DIR" | wc -l) jars, $(du -sh "$LIB_DIR" | cut -f1)"
+  log "$NAME: $(find "$LIB_DIR" -maxdepth 1 -name '*.jar' | wc -l) jars, $(du -sh "$LIB_DIR" | cut -f1)"
 }
 
 render() {  # render TEMPLATE: substitute the placeholders of the committed templates
