@@ -1,0 +1,5 @@
+"""NICE CXone access: credentials, discovery, cached tokens, API client, start-up validation.
+
+Entry points: `options.CxoneOptions`, `validation.validate_or_raise`, `cli.run_validate`.
+Nothing is imported here so that importing the package stays cheap.
+"""
