@@ -1,0 +1,748 @@
+"""Deterministic synthetic CXone envelope-v1 streams (EVENTS.md) for tests, benchmarks and demos.
+
+Why synthetic: every rule of the record contract can be exercised at volume without a CXone tenant.
+The stream mixes every encoding EVENTS.md accepts (RFC 3339 with `Z`, a numeric offset, micro- and
+nanoseconds, epoch milliseconds; explicit channels, media type ids and names, digital + SMS; the
+original tutorial's records), malformed records, producer-retry duplicates, bounded event-time
+disorder, and injected REPEATED_FAILURE_CALLBACK bursts on both sides of every boundary.
+
+Pure Python and Kafka-free: it yields `GeneratedRecord`s; whoever publishes them owns the client.
+
+Determinism: only `random.Random(seed).random()` is drawn (the one method whose sequence Python
+promises to keep across versions), so a config always yields the same bytes, and a smaller `count`
+yields a prefix of a larger one.
+
+Run: `python -m beam_cxone.generator --count 100000 --seed 7 trace.jsonl.gz`
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import dataclasses
+import gzip
+import heapq
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = [
+    "ALL_CHANNELS",
+    "PATTERN_SCENARIOS",
+    "GeneratedRecord",
+    "GeneratorConfig",
+    "generate",
+    "main",
+    "write_jsonl",
+]
+
+ALL_CHANNELS = ("voice", "chat", "email", "sms", "digital", "voicemail", "work_item")
+# Realistic contact-centre mix; every channel stays frequent enough to appear in small traces.
+_CHANNEL_WEIGHTS = {
+    "voice": 35,
+    "chat": 20,
+    "email": 12,
+    "sms": 10,
+    "digital": 10,
+    "voicemail": 5,
+    "work_item": 8,
+}
+_MEDIA_TYPE_ID = {"voice": 4, "chat": 3, "email": 1, "voicemail": 5, "work_item": 6, "digital": 9}
+_MEDIA_TYPE_NAME = {
+    "voice": "Phone Call",
+    "chat": "Chat",
+    "email": "Email",
+    "voicemail": "Voice Mail",
+    "work_item": "Work Item",
+    "digital": "Digital",
+}
+_FAILURE_REASONS = ("Abandoned", "Refused", "Failed", "Busy", "No Answer")
+_SUCCESS_REASONS = ("Contact Hung Up", "Agent Hung Up", "Transferred", "Resolved")
+_STATES = ("Inbound", "Active", "Holding", "Routing", "Interrupted")
+# Non-ASCII names keep UTF-8 (not \u escapes) on the wire, as real skill names do.
+_SKILLS = ((101, "Support"), (102, "Ventas España"), (103, "Kundendienst Süd"), (104, "サポート"))
+_TIERS = ("bronze", "silver", "gold", "platinum")
+_REGIONS = ("amer", "emea", "apac", "latam")
+# Minutes east of UTC, including half-hour and the extreme +14:00/-12:00 zones.
+_OFFSETS = (0, 60, 120, 330, 345, 540, 840, -180, -210, -300, -480, -720)
+
+# Shapes of a normal contact; the expected record count per contact follows from them.
+_P_COMPLETED_ONLY = 0.2  # a contacts/completed-style publisher sends only the end
+_P_STATE_CHANGE = 0.5
+_MAX_CONTACT_MS = 120_000
+_P_BURST_UPDATE = 0.5  # a burst customer's profile update, placed on a join boundary
+
+Step = tuple[int, str]  # (offset from the first failure in ms, kind: F S C N D)
+
+
+def _scenario_match(r: Callable[[], float]) -> list[Step]:
+    a = 500 + int(r() * 8000)
+    b = a + 500 + int(r() * 8000)
+    return [(0, "F"), (a, "F"), (b, "F"), (b + 1 + int(r() * (29_999 - b)), "C")]
+
+
+def _scenario_fixed(*steps: Step) -> Callable[[Callable[[], float]], list[Step]]:
+    return lambda r: list(steps)
+
+
+def _scenario_just_outside(r: Callable[[], float]) -> list[Step]:
+    return [(0, "F"), (10_000, "F"), (20_000, "F"), (30_001 + int(r() * 5000), "C")]
+
+
+def _scenario_between(kind: str) -> Callable[[Callable[[], float]], list[Step]]:
+    def build(r: Callable[[], float]) -> list[Step]:
+        a = 1000 + int(r() * 5000)
+        return [
+            (0, "F"),
+            (a, "F"),
+            (a + 3000, kind),
+            (a + 6000, "F"),
+            (a + 9000 + int(r() * 10_000), "C"),
+        ]
+
+    return build
+
+
+def _scenario_two_failures(r: Callable[[], float]) -> list[Step]:
+    a = 1000 + int(r() * 10_000)
+    return [(0, "F"), (a, "F"), (a + 1000 + int(r() * 10_000), "C")]
+
+
+# name -> (builder, REPEATED_FAILURE_CALLBACK alerts the spec expects for the burst's customer).
+# Steps are listed in eventId allocation order: equal event times are ordered by eventId.
+_SCENARIOS: dict[str, tuple[Callable[[Callable[[], float]], list[Step]], int]] = {
+    "match": (_scenario_match, 1),
+    "edge_inside": (_scenario_fixed((0, "F"), (10_000, "F"), (20_000, "F"), (29_999, "C")), 1),
+    "edge_exact": (_scenario_fixed((0, "F"), (10_000, "F"), (20_000, "F"), (30_000, "C")), 0),
+    "just_outside": (_scenario_just_outside, 0),
+    "success_between": (_scenario_between("S"), 0),
+    "started_between": (_scenario_between("N"), 1),
+    # Four failures: the last three start the 30 s, not the first (34 s before the callback).
+    "four_failures": (
+        _scenario_fixed((0, "F"), (6000, "F"), (15_000, "F"), (25_000, "F"), (34_000, "C")),
+        1,
+    ),
+    "two_failures": (_scenario_two_failures, 0),
+    "tie_after": (_scenario_fixed((0, "F"), (5000, "F"), (10_000, "F"), (10_000, "C")), 1),
+    "tie_before": (_scenario_fixed((0, "F"), (5000, "F"), (10_000, "C"), (10_000, "F")), 0),
+    "double_callback": (
+        _scenario_fixed((0, "F"), (4000, "F"), (8000, "F"), (12_000, "C"), (13_000, "C")),
+        1,
+    ),
+    # A retried failure is one event: two failures, not three.
+    "retried_failure": (_scenario_fixed((0, "F"), (5000, "F"), (5000, "D"), (9000, "C")), 0),
+}
+PATTERN_SCENARIOS: dict[str, int] = {name: expected for name, (_, expected) in _SCENARIOS.items()}
+_SCENARIO_NAMES = tuple(_SCENARIOS)
+_RECORDS_PER_BURST = (
+    sum(len(build(random.Random(0).random)) for build, _ in _SCENARIOS.values()) / len(_SCENARIOS)
+    + _P_BURST_UPDATE
+)
+_RECORDS_PER_CONTACT = _P_COMPLETED_ONLY + (1 - _P_COMPLETED_ONLY) * (2 + _P_STATE_CHANGE)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorConfig:
+    """What to generate. Rates are shares of all emitted records (`pattern_rate`: burst starts)."""
+
+    count: int
+    seed: int = 0
+    start_ms: int = 1796000000000
+    events_per_second_event_time: float = 20.0
+    customers: int = 50
+    channels: tuple[str, ...] = ALL_CHANNELS
+    duplicate_rate: float = 0.02
+    malformed_rate: float = 0.01
+    disorder_s: float = 3.0
+    customer_update_rate: float = 0.05
+    pattern_rate: float = 0.02
+    tutorial_rate: float = 0.03
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(self.channels))
+        errors = []
+        if self.count < 0:
+            errors.append("count must be >= 0")
+        if not self.events_per_second_event_time > 0:
+            errors.append("events_per_second_event_time must be > 0")
+        if self.customers < 1:
+            errors.append("customers must be >= 1")
+        if not self.channels or not set(self.channels) <= set(ALL_CHANNELS):
+            errors.append(f"channels must be a non-empty subset of {ALL_CHANNELS}")
+        if not self.disorder_s >= 0:
+            errors.append("disorder_s must be >= 0")
+        if not 0 <= self.duplicate_rate < 1:
+            errors.append("duplicate_rate must be in [0, 1)")
+        rates = ("malformed_rate", "customer_update_rate", "pattern_rate", "tutorial_rate")
+        for name in rates:
+            if not 0 <= getattr(self, name) <= 1:
+                errors.append(f"{name} must be in [0, 1]")
+        if self._special_records() > 1 + 1e-9:
+            errors.append("the rates leave no room: a burst is several records")
+        if errors:
+            raise ValueError("Invalid GeneratorConfig:\n  " + "\n  ".join(errors))
+
+    def _special_records(self) -> float:
+        """Share of records the non-contact kinds take (a burst start brings a whole burst)."""
+        return (
+            self.malformed_rate
+            + self.customer_update_rate
+            + self.tutorial_rate
+            + self.pattern_rate * _RECORDS_PER_BURST
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GeneratedRecord:
+    """One Kafka record: key (masterContactId or customerId, EVENTS.md) and the raw value."""
+
+    key: bytes | None
+    value: bytes
+
+
+def _dumps(obj: Any) -> bytes:
+    # Raw UTF-8, default separators; json.dumps escapes control characters, so never a newline.
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
+
+def _rfc3339(ms: int, offset_min: int | None, extra_digits: str = "") -> str:
+    """RFC 3339 with `Z` (offset None) or a numeric offset; extra digits after the millisecond."""
+    sec, milli = divmod(ms, 1000)
+    local = sec + (offset_min or 0) * 60
+    tm = time.gmtime(local)
+    text = (
+        f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}T"
+        f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
+    )
+    if milli or extra_digits:
+        text += f".{milli:03d}{extra_digits}"
+    if offset_min is None:
+        return text + "Z"
+    sign = "+" if offset_min >= 0 else "-"
+    hours, minutes = divmod(abs(offset_min), 60)
+    return f"{text}{sign}{hours:02d}:{minutes:02d}"
+
+
+class _Stream:
+    """One generation run: draws base events in event-time order and emits them through a heap.
+
+    Every record gets an emission key `event_time + u` with `0 <= u <= disorder`; records leave in
+    key order. Any record emitted after another then has an event time at most `disorder` earlier,
+    which is the bound the spec's watermark tests rely on. A record is only emitted once no base
+    event still to be drawn can produce a smaller key (base events come in event-time order and
+    produce only later or equal event times).
+    """
+
+    def __init__(self, cfg: GeneratorConfig):
+        self._cfg = cfg
+        self._r = random.Random(cfg.seed).random
+        self._heap: list[tuple[int, int, bytes | None, bytes]] = []
+        self._seq = 0
+        self._event_no = 0
+        self._contact_no = 0
+        self._burst_no = 0
+        self._last_contact: int | None = None
+        self._disorder_ms = int(cfg.disorder_s * 1000)
+        self._dup_p = cfg.duplicate_rate / (1 - cfg.duplicate_rate)
+        tag = cfg.seed & 0xFFFFFFFF
+        self._id_prefix = f"ev-{tag:08x}-"
+        # Numeric eventIds (taken as decimal strings) in their own range, distinct per seed.
+        self._int_id_base = 10**15 + (tag % 100_000) * 10**9
+        self._customers = [f"CUST-{i:04d}" for i in range(cfg.customers)]
+        self._channels = cfg.channels
+        cumulative, total = [], 0
+        for channel in cfg.channels:
+            total += _CHANNEL_WEIGHTS[channel]
+            cumulative.append(total)
+        self._channel_cum, self._channel_total = cumulative, total
+        # Draw probabilities that turn the configured record shares into shares of base draws.
+        n_c = _RECORDS_PER_CONTACT
+        kinds = (
+            (cfg.malformed_rate, 1.0),
+            (cfg.customer_update_rate, 1.0),
+            (cfg.tutorial_rate, 1.0),
+            (cfg.pattern_rate, _RECORDS_PER_BURST),
+        )
+        records_per_draw = n_c / (1 + sum(rate * (n_c - n) for rate, n in kinds))
+        self._kind_cum = []
+        acc = 0.0
+        for rate, _ in kinds:
+            acc += rate * records_per_draw
+            self._kind_cum.append(acc)
+        self._mean_gap_ms = (
+            1000.0 * records_per_draw * (1 + self._dup_p) / cfg.events_per_second_event_time
+        )
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def records(self) -> Iterator[GeneratedRecord]:
+        remaining = self._cfg.count
+        if remaining <= 0:
+            return
+        heap, r = self._heap, self._r
+        t = float(self._cfg.start_ms)
+        malformed, update, tutorial, burst = self._kind_cum
+        while True:
+            now = int(t)
+            while heap and heap[0][0] <= now:
+                _, _, key, value = heapq.heappop(heap)
+                yield GeneratedRecord(key, value)
+                remaining -= 1
+                if remaining == 0:
+                    return
+            u = r()
+            if u < malformed:
+                self._malformed(now)
+            elif u < update:
+                self._customer_update(now, self._customer())
+            elif u < tutorial:
+                self._tutorial(now)
+            elif u < burst:
+                self._burst(now)
+            else:
+                self._contact(now)
+            t += -math.log(1.0 - r()) * self._mean_gap_ms
+
+    def _push(self, t: int, key: bytes | None, value: bytes, may_repeat: bool = True) -> None:
+        """Schedule a record; sometimes also a producer retry of it, a little later, same bytes."""
+        r, d = self._r, self._disorder_ms
+        u = int(r() * (d + 1))
+        self._seq += 1
+        heapq.heappush(self._heap, (t + u, self._seq, key, value))
+        if may_repeat and self._dup_p and r() < self._dup_p:
+            self._seq += 1
+            later = u + int(r() * (d - u + 1))
+            heapq.heappush(self._heap, (t + later, self._seq, key, value))
+
+    # -- small draws ------------------------------------------------------------------------
+
+    def _pick(self, seq: tuple | list) -> Any:
+        return seq[int(self._r() * len(seq))]
+
+    def _customer(self) -> str:
+        return self._customers[int(self._r() * len(self._customers))]
+
+    def _channel(self) -> str:
+        i = bisect.bisect_right(self._channel_cum, self._r() * self._channel_total)
+        return self._channels[min(i, len(self._channels) - 1)]
+
+    def _next_contact(self) -> int:
+        self._contact_no += 1
+        return 100_000_000 + self._contact_no
+
+    def _event_id(self, variants: bool) -> str | int | None:
+        """A fresh eventId; with `variants`, sometimes numeric or absent (then a content hash)."""
+        self._event_no += 1
+        if variants:
+            u = self._r()
+            if u < 0.03:
+                return None
+            if u < 0.08:
+                return self._int_id_base + self._event_no
+        return f"{self._id_prefix}{self._event_no:09d}"
+
+    def _time(self, ms: int) -> int | str:
+        r = self._r
+        u = r()
+        if u < 0.30:
+            return ms
+        if u < 0.60:
+            return _rfc3339(ms, None)
+        if u < 0.80:
+            return _rfc3339(ms, self._pick(_OFFSETS))
+        offset = None if r() < 0.5 else self._pick(_OFFSETS)
+        if u < 0.93:
+            return _rfc3339(ms, offset, f"{int(r() * 1000):03d}")
+        return _rfc3339(ms, offset, f"{int(r() * 1_000_000):06d}")
+
+    def _channel_fields(self, obj: dict, channel: str) -> None:
+        """The channel, explicit or through CXone's media fields (an explicit one always wins)."""
+        u = self._r()
+        if channel == "sms":
+            if u < 0.5:
+                obj["channel"] = "sms"
+            elif u < 0.75:
+                obj["mediaTypeId"] = 9
+                obj["mediaSubTypeName"] = "SMS"
+            else:
+                obj["mediaTypeName"] = "Digital"
+                obj["mediaSubTypeName"] = "SMS"
+            return
+        if u < 0.40:
+            obj["channel"] = channel
+        elif u < 0.65:
+            obj["mediaTypeId"] = _MEDIA_TYPE_ID[channel]
+        elif u < 0.85:
+            obj["mediaTypeName"] = _MEDIA_TYPE_NAME[channel]
+        elif u < 0.92:
+            obj["mediaTypeId"] = _MEDIA_TYPE_ID[channel]
+            obj["mediaTypeName"] = _MEDIA_TYPE_NAME[channel]
+        else:
+            obj["channel"] = channel
+            obj["mediaTypeId"] = 9  # contradicts the channel on purpose
+            obj["mediaSubTypeName"] = "SMS"
+            return
+        if channel == "digital" and self._r() < 0.3:
+            obj["mediaSubTypeName"] = self._pick(("WhatsApp", "Facebook Messenger"))
+
+    # -- record builders --------------------------------------------------------------------
+
+    def _interaction_obj(
+        self,
+        t: int,
+        contact: int,
+        master: int | None,
+        customer: str | None,
+        channel: str,
+        event_type: str,
+        extra: dict | None,
+        id_variants: bool,
+    ) -> dict:
+        r = self._r
+        obj: dict[str, Any] = {}
+        if r() < 0.7:
+            obj["schemaVersion"] = 1
+        event_id = self._event_id(id_variants)
+        if event_id is not None:
+            obj["eventId"] = event_id
+        if r() < 0.6:
+            obj["recordType"] = "interaction"
+        obj["eventTime"] = self._time(t)
+        obj["contactId"] = contact if r() < 0.4 else str(contact)
+        if master is not None:
+            obj["masterContactId"] = str(master)
+        obj["eventType"] = event_type
+        obj["tenantId"] = "t-1"
+        if r() < 0.5:
+            obj["businessUnitId"] = "4600123"
+        self._channel_fields(obj, channel)
+        if customer is not None:
+            obj["customerId"] = customer
+        elif r() < 0.2:
+            obj["customerId"] = ""  # reads as absent
+        skill_id, skill_name = self._pick(_SKILLS)
+        obj["skillId"] = skill_id
+        obj["skillName"] = skill_name
+        if channel in ("voice", "sms", "voicemail"):
+            obj["fromAddress"] = f"+1555{contact % 10_000_000:07d}"
+        elif channel == "email":
+            obj["fromAddress"] = f"user{contact % 100_000}@example.com"
+        if extra:
+            obj.update(extra)
+        return obj
+
+    def _interaction(
+        self,
+        t: int,
+        contact: int,
+        master: int | None,
+        customer: str | None,
+        channel: str,
+        event_type: str,
+        extra: dict | None = None,
+        id_variants: bool = True,
+    ) -> tuple[bytes, bytes]:
+        obj = self._interaction_obj(
+            t, contact, master, customer, channel, event_type, extra, id_variants
+        )
+        key, value = str(master or contact).encode(), _dumps(obj)
+        self._push(t, key, value)
+        return key, value
+
+    def _customer_update(self, t: int, customer: str) -> None:
+        r = self._r
+        obj: dict[str, Any] = {}
+        if r() < 0.3:
+            obj["schemaVersion"] = 1
+        obj["recordType"] = "customer_update"
+        obj["eventId"] = self._event_id(False)
+        obj["customerId"] = customer
+        if r() < 0.95:
+            obj["tier"] = self._pick(_TIERS)
+        if r() < 0.95:
+            obj["region"] = self._pick(_REGIONS)
+        obj["updatedAt" if r() < 0.3 else "eventTime"] = self._time(t)
+        self._push(t, customer.encode(), _dumps(obj))
+
+    def _tutorial_obj(self, t: int, customer: str | None, status: str, id_variants: bool) -> dict:
+        contact = self._next_contact()
+        obj: dict[str, Any] = {
+            "interactionId": f"seed-{contact}",
+            "timestamp": self._time(t),
+            "channel": self._channel(),
+            "status": status,
+        }
+        if customer is not None:
+            obj["customerId"] = customer
+        if not id_variants or self._r() < 0.5:
+            obj["eventId"] = self._event_id(False)
+        return obj
+
+    def _tutorial(self, t: int) -> None:
+        """The original tutorial's shape: interactionId/timestamp/status, half without eventId."""
+        r = self._r
+        u = r()
+        status = "SUCCESS" if u < 0.7 else "FAILURE" if u < 0.9 else "CALLBACK_REQUEST"
+        customer = self._customer() if r() < 0.7 else None
+        obj = self._tutorial_obj(t, customer, status, True)
+        if r() < 0.1:
+            obj["eventType"] = "CONTACT_ENDED"  # present: it decides, `status` is carried unread
+        self._push(t, obj["interactionId"].encode(), _dumps(obj))
+
+    def _outcome_extra(self, outcome: str) -> tuple[str, dict | None]:
+        """eventType and fields for an outcome, in one of the encodings EVENTS.md accepts."""
+        r = self._r
+        if outcome == "C":
+            return "CALLBACK_REQUESTED", None
+        if outcome == "S":
+            if r() < 0.7:
+                return "CONTACT_ENDED", {"endReason": self._pick(_SUCCESS_REASONS)}
+            return "CONTACT_ENDED", {"abandoned": False, "totalDurationSeconds": int(r() * 900)}
+        u = r()
+        if u < 0.25:
+            return "CONTACT_FAILED", {"disconnectCode": "NETWORK"}
+        if u < 0.5:
+            return "CONTACT_ENDED", {"abandoned": True, "endReason": "Contact Hung Up"}
+        if u < 0.65:
+            return "CONTACT_ENDED", {"isRefused": True}
+        return "CONTACT_ENDED", {"endReason": self._pick(_FAILURE_REASONS)}
+
+    def _contact(self, t: int) -> None:
+        """A normal contact: STARTED, maybe STATE_CHANGED, then its end (or only the end)."""
+        r = self._r
+        contact = self._next_contact()
+        master = None
+        if self._last_contact is not None and r() < 0.1:
+            master = self._last_contact  # a transfer: a child contact of the previous one
+        self._last_contact = contact
+        customer = self._customer() if r() < 0.9 else None
+        channel = self._channel()
+        end = t
+        if r() >= _P_COMPLETED_ONLY:
+            self._interaction(t, contact, master, customer, channel, "CONTACT_STARTED")
+            duration = 2000 + int(r() * (_MAX_CONTACT_MS - 2000))
+            end = t + duration
+            if r() < _P_STATE_CHANGE:
+                extra = {"stateName": self._pick(_STATES)}
+                at = t + int(r() * duration)
+                self._interaction(
+                    at, contact, master, customer, channel, "CONTACT_STATE_CHANGED", extra
+                )
+        u = r()
+        outcome = "S" if u < 0.78 else "F" if u < 0.96 else "C"
+        event_type, extra = self._outcome_extra(outcome)
+        self._interaction(end, contact, master, customer, channel, event_type, extra)
+
+    def _burst(self, t: int) -> None:
+        """Failures then a callback for a fresh PAT- customer, named after its scenario."""
+        r = self._r
+        if r() < 0.5:
+            t += -t % 1000  # whole seconds, as hand-written traces have them
+        name = self._pick(_SCENARIO_NAMES)
+        steps = _SCENARIOS[name][0](r)
+        self._burst_no += 1
+        customer = f"PAT-{self._burst_no:05d}-{name}"
+        if r() < _P_BURST_UPDATE:
+            callback = next(off for off, kind in steps if kind == "C")
+            # On the join's boundary: before, at, or just after the callback's event time.
+            self._customer_update(t + self._pick((0, callback, callback + 1)), customer)
+        last: tuple[bytes, bytes] | None = None
+        for offset, kind in steps:
+            at = t + offset
+            if kind == "D" and last is not None:
+                self._push(at, *last, may_repeat=False)
+            elif kind == "N":
+                event_type = "CONTACT_STARTED" if r() < 0.5 else "CONTACT_STATE_CHANGED"
+                contact = self._next_contact()
+                last = self._interaction(
+                    at, contact, None, customer, self._channel(), event_type, None, False
+                )
+            elif r() < 0.25:
+                status = {"F": "FAILURE", "S": "SUCCESS", "C": "CALLBACK_REQUEST"}[kind]
+                obj = self._tutorial_obj(at, customer, status, False)
+                last = (obj["interactionId"].encode(), _dumps(obj))
+                self._push(at, *last)
+            else:
+                event_type, extra = self._outcome_extra(kind)
+                contact = self._next_contact()
+                last = self._interaction(
+                    at, contact, None, customer, self._channel(), event_type, extra, False
+                )
+
+    def _malformed(self, t: int) -> None:
+        """A record that must become a dead letter, built by breaking a valid one."""
+        r = self._r
+        contact = self._next_contact()
+        obj = self._interaction_obj(
+            t, contact, None, self._customer(), self._channel(), "CONTACT_ENDED", None, False
+        )
+        key: bytes | None = str(contact).encode()
+        data = _dumps(obj)
+        u = r()
+        if u < 0.1:
+            value = data[: 1 + int(r() * (len(data) - 2))]  # a truncated object
+        elif u < 0.2:
+            value, key = self._pick(_GARBAGE), None
+        elif u < 0.3:
+            value = data.replace(b'"t-1"', self._pick(_BAD_UTF8), 1)
+        elif u < 0.45:
+            value = self._pick(_FRAMINGS)(data)
+        elif u < 0.55:
+            for field in ("channel", "mediaTypeId", "mediaTypeName", "mediaSubTypeName"):
+                obj.pop(field, None)
+            value = _dumps(_with(obj, *self._pick(_CHANNEL_BREAKS)))
+        elif u < 0.9:
+            value = _dumps(_with(obj, *self._pick(_FIELD_BREAKS)))
+        else:
+            value = self._pick(_OTHER_SHAPES)(obj)
+        self._push(t, key, value)
+
+
+# -- malformed material: each one is a dead letter under EVENTS.md -------------------------------
+
+_DROP = object()  # as a break's value: the field is removed
+_GARBAGE = (
+    b"\xff\xfe not json at all",
+    b"<html><body>502 Bad Gateway</body></html>",
+    b'\x80{"eventId": 1}',
+    b"null",
+    b"42",
+    b'"CONTACT_STARTED"',
+    b"true",
+    b"{}",
+)
+_BAD_UTF8 = (b'"t-\xff1"', b'"t-\xed\xa0\x80"', b'"t-\xc3\x28"')  # stray, surrogate, bad tail
+_FRAMINGS: tuple[Callable[[bytes], bytes], ...] = (
+    lambda data: b"[" + data + b"]",
+    lambda data: b"\xef\xbb\xbf" + data,  # a BOM mid-stream is not JSON
+    lambda data: data + b" " + data,
+    lambda data: data + b" trailing",
+    lambda data: data.replace(b'"tenantId"', b'"totalDurationSeconds": NaN, "tenantId"', 1),
+)
+# Applied after every channel field is removed.
+_CHANNEL_BREAKS = (
+    ("channel", "fax"),
+    ("channel", "Voice"),
+    ("mediaTypeId", "4"),
+    ("mediaTypeId", 99),
+    ("mediaTypeId", True),
+    ("mediaTypeName", "Carrier Pigeon"),
+    ("channel", _DROP),
+)
+_FIELD_BREAKS = (
+    ("abandoned", "yes"),
+    ("isRefused", 1),
+    ("contactId", 1.5),
+    ("contactId", [1]),
+    ("contactId", ""),
+    ("contactId", _DROP),
+    ("customerId", 123),
+    ("eventId", True),
+    ("eventId", {"id": 1}),
+    ("tenantId", 7),
+    ("businessUnitId", 4600),
+    ("endReason", 5),
+    ("masterContactId", {"id": 2}),
+    ("eventTime", _DROP),
+    ("eventTime", "2026-11-30T00:53:22.976"),  # no offset
+    ("eventTime", "yesterday at noon"),
+    ("eventTime", 1796000000000.5),
+    ("eventTime", "1796000000"),
+    ("eventTime", "2026-02-30T10:00:00Z"),
+    ("eventTime", "2026-11-30T00:53:22+24:00"),
+    ("eventTime", True),
+    ("eventTime", 10**16),
+    ("schemaVersion", 2),
+    ("schemaVersion", 0),
+    ("schemaVersion", "1"),
+    ("schemaVersion", 1.5),
+    ("schemaVersion", True),
+    ("eventType", "CONTACT_TELEPORTED"),
+    ("eventType", "contact_started"),
+    ("eventType", 7),
+    ("eventType", _DROP),  # and no tutorial `status` to stand for it
+    ("recordType", "agent_update"),
+    ("recordType", "INTERACTION"),
+    ("recordType", 1),
+)
+_OTHER_SHAPES: tuple[Callable[[dict], bytes], ...] = (
+    # A customer update without its customer, then tutorial records with no usable status.
+    lambda obj: _dumps({"recordType": "customer_update", "customerId": "", "eventTime": 1}),
+    lambda obj: _dumps({"recordType": "customer_update", "tier": "gold", "updatedAt": 1}),
+    lambda obj: _dumps({"interactionId": "seed-1", "timestamp": 1, "channel": "voice"}),
+    lambda obj: _dumps(
+        {"interactionId": obj["contactId"], "timestamp": obj["eventTime"], "status": "PENDING"}
+    ),
+)
+
+
+def _with(obj: dict, field: str, value: Any) -> dict:
+    if value is _DROP:
+        obj.pop(field, None)
+    else:
+        obj[field] = value
+    return obj
+
+
+def generate(cfg: GeneratorConfig) -> Iterator[GeneratedRecord]:
+    """Exactly `cfg.count` records in emission order, identical bytes for an identical config."""
+    return _Stream(cfg).records()
+
+
+def write_jsonl(cfg: GeneratorConfig, path: str | os.PathLike) -> int:
+    """Write the values one per line (gzip for `.gz`, with a fixed header); returns the count.
+
+    The gzip header carries no name or time, so the file's bytes are reproducible too.
+    """
+    path = os.fspath(path)
+    written = 0
+    with open(path, "wb") as raw:
+        out = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0)
+            if path.endswith(".gz")
+            else raw
+        )
+        try:
+            batch: list[bytes] = []
+            for record in generate(cfg):
+                batch.append(record.value)
+                if len(batch) >= 4096:
+                    out.write(b"\n".join(batch) + b"\n")
+                    written += len(batch)
+                    batch.clear()
+            if batch:
+                out.write(b"\n".join(batch) + b"\n")
+                written += len(batch)
+        finally:
+            if out is not raw:
+                out.close()
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write a synthetic trace: `python -m beam_cxone.generator --count N --seed S out.jsonl[.gz]`."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", help="Output file; gzip-compressed when it ends with .gz.")
+    parser.add_argument("--count", type=int, required=True, help="Number of records.")
+    parser.add_argument("--seed", type=int, default=0, help="Random seed (default 0).")
+    parser.add_argument(
+        "--events_per_second", type=float, default=20.0, help="Event-time rate (default 20)."
+    )
+    args = parser.parse_args(argv)
+    cfg = GeneratorConfig(
+        count=args.count, seed=args.seed, events_per_second_event_time=args.events_per_second
+    )
+    started = time.perf_counter()
+    written = write_jsonl(cfg, args.path)
+    elapsed = time.perf_counter() - started
+    print(f"{written} records in {elapsed:.2f} s ({written / max(elapsed, 1e-9):,.0f}/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
