@@ -17,9 +17,8 @@ from beam_cxone.tables import DEAD_LETTERS
 from beam_cxone.tables import INTERACTION_VOLUMES
 from beam_cxone.tables import PATTERN_ALERTS
 from beam_cxone.tables import iso_date
-from beam_cxone.transforms.join import JoinProfiles
+from beam_cxone.transforms.customers import JoinProfilesAndDetectPatterns
 from beam_cxone.transforms.parse_route import ParseAndRoute
-from beam_cxone.transforms.patterns import DetectPatterns
 from beam_cxone.transforms.volumes import CountVolumes
 
 __all__ = ["Results", "build_analytics", "dead_letter_row"]
@@ -60,10 +59,8 @@ def build_analytics(raw: beam.PCollection, cfg: AnalyticsConfig, *, streaming: b
         cfg.parse_settings, streaming=streaming, dedup_ttl_s=cfg.dedup_ttl_s)
     volumes = routed.interactions | "CountVolumes" >> CountVolumes(
         cfg.window_size_s, cfg.allowed_lateness_s, streaming=streaming)
-    joined = routed.interactions | "JoinProfiles" >> JoinProfiles(
-        routed.customer_updates, streaming=streaming, allowed_lateness_s=cfg.allowed_lateness_s,
-        profile_ttl_s=cfg.profile_ttl_s)
-    alerts = joined.enriched | "DetectPatterns" >> DetectPatterns(
-        cfg.pattern_spec, streaming=streaming, allowed_lateness_s=cfg.allowed_lateness_s)
+    customers = routed.interactions | "JoinProfilesAndDetectPatterns" >> JoinProfilesAndDetectPatterns(
+        routed.customer_updates, cfg.pattern_spec, streaming=streaming,
+        allowed_lateness_s=cfg.allowed_lateness_s, profile_ttl_s=cfg.profile_ttl_s)
     dead_rows = routed.dead_letters | "DeadLetterRows" >> beam.Map(dead_letter_row)
-    return Results(volumes, alerts, joined.profile_rows, dead_rows)
+    return Results(volumes, customers.alerts, customers.profile_rows, dead_rows)
