@@ -40,9 +40,10 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
+from beam_cxone.parse import ParseSettings
 from beam_cxone.parse import Rejected
 from beam_cxone.parse import decode_object
-from beam_cxone.parse import event_time_of
+from beam_cxone.parse import parse_object
 from beam_cxone.records import RawRecord
 from beam_cxone.throttle import TokenBucket
 from beam_cxone.watermarks import PartitionClock
@@ -89,6 +90,7 @@ class KafkaReadConfig:
     max_records_per_call: int = 5_000
     max_seconds_per_call: float = 1.0
     poll_timeout_ms: int = 200
+    max_record_bytes: int = 1024 * 1024
     consumer_config: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
@@ -250,6 +252,7 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
 
     def __init__(self, cfg: KafkaReadConfig, num_partitions_hint: int = 1):
         self._cfg = cfg
+        self._settings = ParseSettings(max_record_bytes=cfg.max_record_bytes)
         self._offsets = _PartitionOffsets(cfg)
         self._estimators = _EventTimeEstimatorProvider(cfg)
         self._partitions = max(1, num_partitions_hint)
@@ -312,9 +315,14 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
             _LOG.warning("offset commit for %s failed: %s", tp, type(err).__name__)
 
     def _timestamp(self, payload: bytes | None, clock: PartitionClock, wall_ms: int) -> tuple[int | None, bool]:
-        """Event time of a payload (None when it has none usable) and whether it is late."""
+        """Event time of a valid record (None for an invalid one) and whether it is late.
+
+        Only valid records move the watermark: a malformed record with an absurd time must not make
+        every later record late.
+        """
         try:
-            event_ms = event_time_of(decode_object(payload))
+            event_ms = parse_object(decode_object(payload, self._settings.max_record_bytes),
+                                    self._settings).event_time_ms
         except Rejected:
             return None, False
         if self._cfg.bounded:

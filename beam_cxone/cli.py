@@ -1,0 +1,178 @@
+"""Command line: `python -m beam_cxone [run] ...` (the streaming job) and its helper commands.
+
+  python -m beam_cxone --bootstrap_servers=127.0.0.1:9092 --topic=cxone-data-actions   # Prism, streaming
+  python -m beam_cxone --runner=FlinkRunner --flink_master=HOST:8081 ...                # Flink cluster
+  python -m beam_cxone --bounded --runner=BundleBasedDirectRunner ...                   # stop at end offsets
+  python -m beam_cxone schema | generate | backfill | validate | report ...
+
+Options are Beam `PipelineOptions` (see `beam_cxone.options`); `--help` on each command lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_cxone import options as opts
+from beam_cxone.io.cassandra_schema import create_schema
+from beam_cxone.pipelines.jobs import SinkConfig
+from beam_cxone.pipelines.jobs import build_backfill
+from beam_cxone.pipelines.jobs import build_streaming
+from beam_cxone.runners.profiles import RunnerSetupError
+from beam_cxone.runners.profiles import runner_args
+
+__all__ = ["main"]
+
+_LOG = logging.getLogger("beam_cxone")
+COMMANDS = ("run", "schema", "generate", "backfill", "validate", "report")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level, logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Beam and the drivers are chatty at INFO; their warnings still show.
+    for noisy in ("apache_beam", "cassandra", "kafka"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _log_level(argv: list[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg.startswith("--log_level="):
+            return arg.split("=", 1)[1]
+        if arg == "--log_level" and i + 1 < len(argv):
+            return argv[i + 1]
+    return "INFO"
+
+
+def _fail(message: str) -> int:
+    print(f"beam_cxone: {message}", file=sys.stderr)
+    return 2
+
+
+def _wait(result, run_seconds: float) -> None:
+    """Waits for the job; with a time limit, cancels it after that long (a bounded demo of a stream)."""
+    if run_seconds <= 0:
+        result.wait_until_finish()
+        return
+    deadline = time.monotonic() + run_seconds
+    result.wait_until_finish(duration=int(run_seconds * 1000))
+    if time.monotonic() < deadline - 1 and str(result.state) in ("DONE", "FAILED", "CANCELLED"):
+        return
+    _LOG.info("run_seconds=%s reached: cancelling the job", run_seconds)
+    try:
+        result.cancel()
+    except Exception as err:  # noqa: BLE001 - a job that already ended cannot be cancelled
+        _LOG.info("cancel: %s", type(err).__name__)
+
+
+def _is_bounded(argv: list[str]) -> bool:
+    return any(a == "--bounded" or a.startswith("--stop_timestamp") for a in argv)
+
+
+def run_streaming(argv: list[str]) -> int:
+    """The job: Kafka -> analytics -> Cassandra. Unbounded on Prism by default; with --bounded (stop at
+    the end offsets seen at start, or --stop_timestamp) the batch graph on the DirectRunner family."""
+    bounded = _is_bounded(argv)
+    try:
+        args = runner_args(argv, streaming=not bounded)
+    except RunnerSetupError as err:
+        return _fail(str(err))
+    options = PipelineOptions(args)
+    try:
+        kafka = opts.kafka_config(options)
+        analytics = opts.analytics_config(options)
+        job = options.view_as(opts.JobOptions)
+        sink = SinkConfig(kind=job.sink, cassandra=opts.cassandra_config(options),
+                          output_dir=job.output_dir)
+    except (opts.OptionsError, ValueError) as err:
+        return _fail(f"invalid options:\n  {err}")
+    if _cxone_validation_failed(options):
+        return 2
+    _LOG.info("%s %s from %s to %s (%s)", "reading" if bounded else "streaming", kafka.topic,
+              kafka.bootstrap_servers, sink.kind, options.get_all_options()["runner"])
+    p = beam.Pipeline(options=options)
+    if bounded:
+        build_backfill(p, analytics, sink, kafka=kafka)
+    else:
+        build_streaming(p, kafka, analytics, sink)
+    result = p.run()
+    _wait(result, job.run_seconds)
+    _LOG.info("job state: %s", result.state)
+    return 0
+
+
+def _cxone_validation_failed(options: PipelineOptions) -> bool:
+    """Runs the CXone start-up validation when --cxone_validate is set; True when it failed."""
+    from beam_cxone.cxone.errors import CxoneError
+    from beam_cxone.cxone.validation import validate_if_requested
+
+    try:
+        validate_if_requested(options)
+    except CxoneError as err:
+        _fail(f"CXone validation failed: {err.reason}")
+        return True
+    return False
+
+
+def run_schema(argv: list[str]) -> int:
+    """Creates the keyspace and the four tables; running it twice changes nothing."""
+    options = PipelineOptions(argv)
+    try:
+        cfg = opts.cassandra_config(options)
+    except opts.OptionsError as err:
+        return _fail(str(err))
+    for statement in create_schema(cfg):
+        _LOG.info("schema: %s", statement.split("(")[0].strip())
+    print(f"schema ready in keyspace {cfg.keyspace}")
+    return 0
+
+
+def run_backfill(argv: list[str]) -> int:
+    """Batch over files (--input) or a Kafka time range, with the streaming job's composites."""
+    from beam_cxone.backfill import run_backfill_command
+
+    return run_backfill_command(argv, build_backfill)
+
+
+def run_generate(argv: list[str]) -> int:
+    from beam_cxone.publish import run_generate_command
+
+    return run_generate_command(argv)
+
+
+def run_validate(argv: list[str]) -> int:
+    from beam_cxone.cxone.cli import run_validate as validate
+
+    return validate(argv)
+
+
+def run_report(argv: list[str]) -> int:
+    from beam_cxone.report import run_report_command
+
+    return run_report_command(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = "run"
+    if argv and argv[0] in COMMANDS:
+        command, argv = argv[0], argv[1:]
+    elif argv and not argv[0].startswith("-"):
+        parser = argparse.ArgumentParser(prog="python -m beam_cxone")
+        parser.add_argument("command", choices=COMMANDS)
+        parser.parse_args(argv[:1])
+    _configure_logging(_log_level(argv))
+    handlers = {
+        "run": run_streaming,
+        "schema": run_schema,
+        "generate": run_generate,
+        "backfill": run_backfill,
+        "validate": run_validate,
+        "report": run_report,
+    }
+    return handlers[command](argv)

@@ -1,0 +1,201 @@
+"""Pipeline options (Beam's `PipelineOptions` convention) and their conversion to typed configs.
+
+Every option has a default or is validated explicitly; all errors are collected and reported at once,
+before anything is submitted. Secrets never come from here: Kafka SASL, Cassandra and CXone credentials
+are read from the environment (or a secrets file) by the module that needs them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from apache_beam.options.pipeline_options import KafkaStreamsRunnerOptions
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_cxone.config import AnalyticsConfig
+from beam_cxone.io.cassandra_write import CassandraConfig
+from beam_cxone.io.kafka_read import KafkaReadConfig
+from beam_cxone.io.kafka_read import consumer_config_from_env
+from beam_cxone.parse import DEFAULT_FAILURE_REASONS
+from beam_cxone.parse import DEFAULT_MAX_RECORD_BYTES
+
+__all__ = [
+    "AnalyticsOptions",
+    "CassandraOptions",
+    "JobOptions",
+    "KafkaOptions",
+    "OptionsError",
+    "analytics_config",
+    "cassandra_config",
+    "kafka_config",
+    "parse_time_ms",
+]
+
+
+class OptionsError(ValueError):
+    """Invalid options; the message lists every problem, one per line."""
+
+
+class KafkaOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        g = parser.add_argument_group("kafka")
+        # --bootstrap_servers is Beam's own (KafkaStreamsRunnerOptions, default localhost:9092): reused.
+        g.add_argument("--topic", default="cxone-data-actions", help="Topic to read. Default cxone-data-actions.")
+        g.add_argument("--group_id", default="beam-cxone",
+                       help="Consumer group for committed offsets (lag reporting, start=committed).")
+        g.add_argument("--start_position", default="earliest",
+                       choices=["earliest", "latest", "committed", "timestamp"],
+                       help="Where a new job starts reading. Default earliest.")
+        g.add_argument("--start_timestamp", default=None,
+                       help="With --start_position=timestamp, or a backfill's range start: RFC 3339 or epoch ms.")
+        g.add_argument("--stop_timestamp", default=None,
+                       help="Bounded read up to this time (RFC 3339 or epoch ms), exclusive.")
+        g.add_argument("--bounded", action="store_true",
+                       help="Stop at the end offsets seen at start (or --stop_timestamp) instead of streaming.")
+        g.add_argument("--max_events_per_second", type=float, default=0.0,
+                       help="Read rate cap for the whole job, events/s, split across partitions. 0 = no cap.")
+        g.add_argument("--out_of_orderness_s", type=float, default=5.0,
+                       help="Bounded out-of-orderness of the event-time watermark, seconds. Default 5.")
+        g.add_argument("--idle_timeout_s", type=float, default=10.0,
+                       help="A caught-up partition idle this long (wall time) stops holding the watermark. Default 10.")
+
+
+class AnalyticsOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        g = parser.add_argument_group("analytics")
+        g.add_argument("--window_size_s", type=int, default=10, help="Volume window size, seconds. Default 10.")
+        g.add_argument("--allowed_lateness_s", type=int, default=30,
+                       help="Events later than this behind the watermark are dead letters (late). Default 30.")
+        g.add_argument("--dedup_ttl_s", type=int, default=600,
+                       help="How long (event time) an eventId is remembered for dedup, seconds. Default 600.")
+        g.add_argument("--profile_ttl_s", type=int, default=30 * 24 * 3600,
+                       help="Idle customers' state is cleared after this much event time, seconds. Default 30 days.")
+        g.add_argument("--failure_count", type=int, default=3,
+                       help="Consecutive failures before a callback that raise an alert. Default 3.")
+        g.add_argument("--pattern_within_s", type=float, default=30.0,
+                       help="Callback must come less than this after the first failure, seconds. Default 30.")
+        g.add_argument("--failure_reasons", default=",".join(DEFAULT_FAILURE_REASONS),
+                       help="endReason values that make a CONTACT_ENDED a failure, comma-separated.")
+        g.add_argument("--max_record_bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES,
+                       help="Larger records are dead letters (too_large). Default 1 MiB.")
+
+
+class CassandraOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        g = parser.add_argument_group("cassandra")
+        g.add_argument("--cassandra_hosts", default="127.0.0.1", help="Contact points, comma-separated.")
+        g.add_argument("--cassandra_port", type=int, default=9042, help="Native protocol port. Default 9042.")
+        g.add_argument("--cassandra_keyspace", default="cxone_analytics", help="Keyspace. Default cxone_analytics.")
+        g.add_argument("--cassandra_consistency", default="LOCAL_QUORUM",
+                       help="Write consistency level name. Default LOCAL_QUORUM.")
+        g.add_argument("--cassandra_max_in_flight", type=int, default=100,
+                       help="Concurrent writes per writer. Default 100.")
+        g.add_argument("--cassandra_replication_factor", type=int, default=1,
+                       help="SimpleStrategy replication factor when the schema creates the keyspace. Default 1.")
+        g.add_argument("--cassandra_tls", action="store_true", help="Use TLS to Cassandra.")
+        g.add_argument("--cassandra_ca_file", default=None, help="CA bundle for --cassandra_tls.")
+
+
+class JobOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        g = parser.add_argument_group("job")
+        g.add_argument("--run_seconds", type=float, default=0.0,
+                       help="Stop a streaming job after this many seconds (demos, tests). 0 = run until stopped.")
+        g.add_argument("--sink", default="cassandra", choices=["cassandra", "jsonl"],
+                       help="Where results go. jsonl (bounded runs only) writes --output_dir.")
+        g.add_argument("--output_dir", default=None, help="Directory of the JSON Lines export.")
+        g.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                       help="Log level. Per-record logs only at DEBUG.")
+
+
+def parse_time_ms(value: str | int | None) -> int | None:
+    """RFC 3339 (with offset) or epoch milliseconds to epoch ms."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) or str(value).lstrip("-").isdigit():
+        return int(value)
+    text = str(value).replace("Z", "+00:00").replace("z", "+00:00")
+    parsed = dt.datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError(f"time {value!r} has no offset")
+    return int(parsed.timestamp() * 1000)
+
+
+def _collect(errors: list[str], label: str, build):
+    try:
+        return build()
+    except (ValueError, TypeError) as err:
+        errors.append(f"{label}: {err}")
+        return None
+
+
+def kafka_config(options: PipelineOptions, *, bounded: bool | None = None) -> KafkaReadConfig:
+    k = options.view_as(KafkaOptions)
+    a = options.view_as(AnalyticsOptions)
+    errors: list[str] = []
+    start_ms = _collect(errors, "--start_timestamp", lambda: parse_time_ms(k.start_timestamp))
+    stop_ms = _collect(errors, "--stop_timestamp", lambda: parse_time_ms(k.stop_timestamp))
+    is_bounded = k.bounded if bounded is None else bounded
+    cfg = _collect(errors, "kafka", lambda: KafkaReadConfig(
+        bootstrap_servers=options.view_as(KafkaStreamsRunnerOptions).bootstrap_servers,
+        topic=k.topic,
+        group_id=k.group_id or None,
+        start=k.start_position,
+        start_timestamp_ms=start_ms,
+        bounded=is_bounded or stop_ms is not None,
+        stop_timestamp_ms=stop_ms,
+        max_events_per_second=k.max_events_per_second,
+        out_of_orderness_ms=int(k.out_of_orderness_s * 1000),
+        allowed_lateness_ms=a.allowed_lateness_s * 1000,
+        idle_timeout_ms=int(k.idle_timeout_s * 1000),
+        max_record_bytes=a.max_record_bytes,
+        consumer_config=consumer_config_from_env(),
+    ))
+    if errors:
+        raise OptionsError("\n".join(errors))
+    return cfg
+
+
+def analytics_config(options: PipelineOptions) -> AnalyticsConfig:
+    a = options.view_as(AnalyticsOptions)
+    reasons = tuple(r.strip() for r in (a.failure_reasons or "").split(",") if r.strip())
+    try:
+        return AnalyticsConfig(
+            window_size_s=a.window_size_s,
+            allowed_lateness_s=a.allowed_lateness_s,
+            dedup_ttl_s=a.dedup_ttl_s,
+            profile_ttl_s=a.profile_ttl_s,
+            failure_count=a.failure_count,
+            pattern_within_s=a.pattern_within_s,
+            failure_reasons=reasons,
+            max_record_bytes=a.max_record_bytes,
+        )
+    except ValueError as err:
+        raise OptionsError(str(err)) from None
+
+
+def cassandra_config(options: PipelineOptions) -> CassandraConfig:
+    c = options.view_as(CassandraOptions)
+    try:
+        return CassandraConfig(
+            hosts=tuple(h.strip() for h in c.cassandra_hosts.split(",") if h.strip()),
+            port=c.cassandra_port,
+            keyspace=c.cassandra_keyspace,
+            consistency=c.cassandra_consistency,
+            max_in_flight=c.cassandra_max_in_flight,
+            tls=c.cassandra_tls,
+            ca_file=c.cassandra_ca_file,
+            replication={"class": "SimpleStrategy",
+                         "replication_factor": c.cassandra_replication_factor},
+        )
+    except ValueError as err:
+        raise OptionsError(f"cassandra: {err}") from None
+
+
+def replace_bounded(cfg: KafkaReadConfig, bounded: bool) -> KafkaReadConfig:
+    return dataclasses.replace(cfg, bounded=bounded)

@@ -1,0 +1,115 @@
+"""Runner profiles: what each runner needs added to the command line, so `--runner` alone picks a
+working set-up on this kind of machine. The runner always comes from flags, never from code.
+
+- streaming default: Prism (Beam's streaming-first local runner), built from Beam's Go module at the
+  pinned Beam version by `stack/prism.sh` (Python's own Prism download is not reachable here).
+- batch default: the FnApiRunner (the DirectRunner family's batch engine), named explicitly because
+  `DirectRunner` first tries to download Prism.
+- FlinkRunner: Beam's Flink job-server jar from the local cache (`--flink_job_server_jar`), LOOPBACK
+  workers unless told otherwise (unset means Docker, which is not here), checkpointing when streaming.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "BATCH_DEFAULT_RUNNER",
+    "RunnerSetupError",
+    "cache_dir",
+    "flink_job_server_jar",
+    "prism_binary",
+    "runner_args",
+]
+
+BEAM_VERSION = "2.77.0"
+FLINK_MINOR = "1.20"
+FN_API_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+BATCH_DEFAULT_RUNNER = FN_API_RUNNER
+STREAMING_DEFAULT_RUNNER = "PrismRunner"
+RUNNER_ALIASES = {"FnApiRunner": FN_API_RUNNER, "embedded": STREAMING_DEFAULT_RUNNER}
+
+
+class RunnerSetupError(RuntimeError):
+    """A runner cannot be set up here; the message says what is missing and how to get it."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("BEAM_CXONE_CACHE", Path.home() / ".cache" / "beam_cxone"))
+
+
+def prism_binary() -> Path:
+    return cache_dir() / f"prism-{BEAM_VERSION}" / "prism"
+
+
+def flink_job_server_jar() -> Path:
+    return cache_dir() / "jars" / f"beam-runners-flink-{FLINK_MINOR}-job-server-{BEAM_VERSION}.jar"
+
+
+def _flag(args: list[str], name: str) -> str | None:
+    """The value of `--name=value` or `--name value` in args, else None."""
+    for i, arg in enumerate(args):
+        if arg == f"--{name}" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _has(args: list[str], name: str) -> bool:
+    return any(a == f"--{name}" or a.startswith(f"--{name}=") for a in args)
+
+
+def _without(args: list[str], name: str) -> list[str]:
+    out, skip = [], False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if arg == f"--{name}":
+            skip = i + 1 < len(args) and not args[i + 1].startswith("--")
+            continue
+        if arg.startswith(f"--{name}="):
+            continue
+        out.append(arg)
+    return out
+
+
+def runner_args(args: list[str], *, streaming: bool) -> list[str]:
+    """The pipeline arguments completed for the chosen (or default) runner."""
+    runner = _flag(args, "runner") or (STREAMING_DEFAULT_RUNNER if streaming else BATCH_DEFAULT_RUNNER)
+    runner = RUNNER_ALIASES.get(runner, runner)
+    out = _without(args, "runner") + [f"--runner={runner}"]
+    if streaming and not _has(out, "streaming"):
+        out.append("--streaming")
+    if runner == "PrismRunner" and not _has(out, "prism_location"):
+        binary = prism_binary()
+        if not binary.exists():
+            raise RunnerSetupError(
+                f"Prism binary not found at {binary}: run `bash stack/prism.sh fetch` (builds it with Go) "
+                "or pass --prism_location")
+        out.append(f"--prism_location={binary}")
+    if runner == "FlinkRunner":
+        out = _flink_args(out, streaming)
+    return out
+
+
+def _flink_args(args: list[str], streaming: bool) -> list[str]:
+    out = list(args)
+    if not _has(out, "flink_job_server_jar"):
+        jar = flink_job_server_jar()
+        if not jar.exists():
+            raise RunnerSetupError(
+                f"Beam's Flink job server jar is not at {jar}. It comes from Maven Central as "
+                f"org.apache.beam:beam-runners-flink-{FLINK_MINOR}-job-server:{BEAM_VERSION}; "
+                "this machine's registry did not serve it (see README, Runners). Place the jar there "
+                "or pass --flink_job_server_jar")
+        out.append(f"--flink_job_server_jar={jar}")
+    if not _has(out, "flink_version"):
+        out.append(f"--flink_version={FLINK_MINOR}")
+    if not _has(out, "environment_type"):
+        out.append("--environment_type=LOOPBACK")  # unset would mean Docker
+    if streaming and not _has(out, "checkpointing_interval"):
+        out.append("--checkpointing_interval=10000")
+    return out
