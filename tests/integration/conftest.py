@@ -76,6 +76,16 @@ def cassandra_cfg() -> Iterator[CassandraConfig]:
     drop_keyspace(cfg)
 
 
+@pytest.fixture
+def fresh_keyspace() -> Iterator[CassandraConfig]:
+    """A keyspace of its own for one test (the job under test writes there), dropped afterwards."""
+    _cassandra_sh("start")
+    cfg = CassandraConfig(hosts=("127.0.0.1",), keyspace=f"cxone_it_{secrets.token_hex(4)}")
+    create_schema(cfg)
+    yield cfg
+    drop_keyspace(cfg)
+
+
 @pytest.fixture(scope="session")
 def cassandra_sh() -> Callable[[str], None]:
     """Runs `stack/cassandra.sh COMMAND`, for tests that stop and restart Cassandra."""
