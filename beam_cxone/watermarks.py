@@ -76,3 +76,50 @@ class PartitionClock:
                    idle_timeout_ms: int) -> PartitionClock:
         max_event_ms, floor_ms, last_wall = state if state else (None, None, None)
         return cls(out_of_orderness_ms, lateness_ms, idle_timeout_ms, max_event_ms, floor_ms, last_wall)
+
+
+_NO_OTHERS = 2**62  # no other partition: nothing to hold the watermark back
+
+
+class TopicWatermarks:
+    """The committed watermarks of one topic's partitions read in this worker process.
+
+    Each partition's reader reports min(its own watermark, `low(excluding itself)`) rather than its own
+    watermark: Prism takes a stage's output watermark from whichever residual it saw last (measured:
+    one partition's backlog pushed the watermark past records of another partition still unread), so
+    every reader must speak for all. A reader publishes its watermark only as restored at the start of
+    a call, i.e. as the runner committed it with the previous bundle; a value reached mid-bundle would
+    let another partition's bundle vouch for records not yet handed to the runner (measured, with
+    bundles running in parallel). A partition this worker has never read holds the minimum for
+    `grace_ms` of wall time (another worker may own it); after that it is left out.
+    """
+
+    def __init__(self, partitions, grace_ms: int = 30_000):
+        self._expected = set(partitions)
+        self._grace_ms = grace_ms
+        self._wm: dict[int, int | None] = {}
+        self._first_seen_ms: int | None = None
+
+    def update(self, partition: int, watermark_ms: int | None, wall_ms: int) -> None:
+        if self._first_seen_ms is None:
+            self._first_seen_ms = wall_ms
+        previous = self._wm.get(partition)
+        if partition not in self._wm or (watermark_ms is not None and
+                                          (previous is None or watermark_ms > previous)):
+            self._wm[partition] = watermark_ms
+
+    def low(self, wall_ms: int, excluding: int | None = None) -> int | None:
+        """The minimum watermark of the other partitions; None (the minimum timestamp) while any of
+        them holds it back."""
+        within_grace = self._first_seen_ms is None or wall_ms - self._first_seen_ms < self._grace_ms
+        others = self._expected - {excluding}
+        if within_grace and not others.issubset(self._wm):
+            return None
+        values = [v for p, v in self._wm.items() if p != excluding]
+        if any(v is None for v in values):
+            return None
+        return min(values) if values else _NO_OTHERS
+
+    def high(self) -> int | None:
+        values = [v for v in self._wm.values() if v is not None]
+        return max(values) if values else None

@@ -47,6 +47,7 @@ from beam_cxone.parse import parse_object
 from beam_cxone.records import RawRecord
 from beam_cxone.throttle import TokenBucket
 from beam_cxone.watermarks import PartitionClock
+from beam_cxone.watermarks import TopicWatermarks
 
 __all__ = [
     "KafkaPartition",
@@ -60,10 +61,21 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 START_POSITIONS = ("earliest", "latest", "committed", "timestamp")
-# Highest watermark of each topic's partitions in this worker process: an empty or idle partition
-# is advanced to it, so it does not hold the job's watermark back forever.
-_TOPIC_HIGH_WATERMARK: dict[str, int] = {}
+# The watermarks of each topic's partitions in this worker process (see TopicWatermarks): readers report
+# their minimum, and an idle partition may advance to their maximum.
+_TOPICS: dict[str, TopicWatermarks] = {}
 _TOPIC_LOCK = threading.Lock()
+
+
+def _topic_watermarks(topic: str, partitions) -> TopicWatermarks:
+    with _TOPIC_LOCK:
+        if topic not in _TOPICS:
+            _TOPICS[topic] = TopicWatermarks(partitions)
+        return _TOPICS[topic]
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,10 +151,12 @@ def consumer_config_from_env(prefix: str = "KAFKA_") -> tuple[tuple[str, Any], .
 
 
 class _EventTimeEstimator(WatermarkEstimator):
-    """Exposes a PartitionClock to the runner; its state is the clock's state."""
+    """Exposes a partition's PartitionClock to the runner; reports the topic's low watermark."""
 
-    def __init__(self, clock: PartitionClock):
+    def __init__(self, clock: PartitionClock, topic: str, partition: int, partitions: tuple[int, ...]):
         self.clock = clock
+        self._partition = partition
+        self._topic = _topic_watermarks(topic, partitions)
 
     def get_clock(self) -> PartitionClock:
         """A method, not an attribute: the runner wraps the estimator and forwards method calls."""
@@ -152,29 +166,44 @@ class _EventTimeEstimator(WatermarkEstimator):
         pass  # the read feeds the clock itself, with lateness decided per record
 
     def current_watermark(self) -> Timestamp:
-        wm = self.clock.watermark_ms()
+        own = self.clock.watermark_ms()
+        with _TOPIC_LOCK:
+            others = self._topic.low(_wall_ms(), excluding=self._partition)
+        wm = None if own is None or others is None else min(own, others)
         return MIN_TIMESTAMP if wm is None else Timestamp(micros=wm * 1000)
 
+    def topic_high_ms(self) -> int | None:
+        with _TOPIC_LOCK:
+            return self._topic.high()
+
+    def publish(self) -> None:
+        """Called at the start of a call only: the watermark as the runner committed it."""
+        with _TOPIC_LOCK:
+            self._topic.update(self._partition, self.clock.watermark_ms(), _wall_ms())
+
     def get_estimator_state(self) -> tuple:
-        return self.clock.state()
+        return (self._partition, self.clock.state())
 
 
 class _EventTimeEstimatorProvider(WatermarkEstimatorProvider):
-    def __init__(self, cfg: KafkaReadConfig):
-        self._cfg = cfg
+    """Estimator state: (partition, clock state); the topic and its partitions are fixed per read."""
 
-    def initial_estimator_state(self, element, restriction):
-        return None
+    def __init__(self, cfg: KafkaReadConfig, partitions: tuple[int, ...]):
+        self._cfg = cfg
+        self._partitions = partitions
+
+    def initial_estimator_state(self, element: KafkaPartition, restriction):
+        return (element.partition, None)
 
     def create_watermark_estimator(self, estimator_state):
-        return _EventTimeEstimator(
-            PartitionClock.from_state(
-                estimator_state,
-                self._cfg.out_of_orderness_ms,
-                self._cfg.allowed_lateness_ms,
-                self._cfg.idle_timeout_ms,
-            )
+        partition, clock_state = estimator_state
+        clock = PartitionClock.from_state(
+            clock_state,
+            self._cfg.out_of_orderness_ms,
+            self._cfg.allowed_lateness_ms,
+            self._cfg.idle_timeout_ms,
         )
+        return _EventTimeEstimator(clock, self._cfg.topic, partition, self._partitions)
 
 
 def _timestamp_offsets(consumer: KafkaConsumer, tp: TopicPartition, ts_ms: int, fallback: int) -> int:
@@ -250,12 +279,12 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
     delegating to the two small classes above.
     """
 
-    def __init__(self, cfg: KafkaReadConfig, num_partitions_hint: int = 1):
+    def __init__(self, cfg: KafkaReadConfig, partitions: tuple[int, ...] = (0,)):
         self._cfg = cfg
         self._settings = ParseSettings(max_record_bytes=cfg.max_record_bytes)
         self._offsets = _PartitionOffsets(cfg)
-        self._estimators = _EventTimeEstimatorProvider(cfg)
-        self._partitions = max(1, num_partitions_hint)
+        self._estimators = _EventTimeEstimatorProvider(cfg, tuple(partitions))
+        self._partitions = max(1, len(partitions))
         self._read = Metrics.counter("kafka_read", "records_read")
         self._late = Metrics.counter("kafka_read", "late_records")
         self._throttled_ms = Metrics.counter("kafka_read", "throttled_ms")
@@ -339,6 +368,7 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
         tp = TopicPartition(element.topic, element.partition)
         restriction = tracker.current_restriction()
         clock: PartitionClock = estimator.get_clock()
+        estimator.publish()
         self._consumer.assign([tp])
         self._consumer.seek(tp, restriction.start)
         self._commit_resumed(tp, restriction.start)
@@ -353,7 +383,7 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
                 if self._consumer.position(tp) >= restriction.stop:
                     tracker.try_claim(restriction.stop)  # bounded and done (control records included)
                     return
-                self._on_idle(tp, clock)
+                self._on_idle(tp, clock, estimator)
                 continue
             for rec in records:
                 if not tracker.try_claim(rec.offset):
@@ -375,29 +405,18 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
                         payload=rec.value,
                         source=f"{rec.topic}/{rec.partition}/{rec.offset}",
                         source_time_ms=rec.timestamp if rec.timestamp is not None else 0,
-                        order=(f"{rec.topic}/{rec.partition}", rec.offset),
+                        order=(f"{rec.topic}/{rec.partition:06d}", rec.offset),
                         late=late,
                     ),
                     Timestamp(micros=event_ms * 1000),
                 )
-            self._publish_high_watermark(element.topic, clock)
         tracker.defer_remainder(Duration(seconds=0) if emitted else Duration(seconds=0.2))
 
-    def _publish_high_watermark(self, topic: str, clock: PartitionClock) -> None:
-        wm = clock.watermark_ms()
-        if wm is None:
-            return
-        with _TOPIC_LOCK:
-            if wm > _TOPIC_HIGH_WATERMARK.get(topic, wm - 1):
-                _TOPIC_HIGH_WATERMARK[topic] = wm
-
-    def _on_idle(self, tp: TopicPartition, clock: PartitionClock) -> None:
+    def _on_idle(self, tp: TopicPartition, clock: PartitionClock, estimator) -> None:
         if self._cfg.bounded:
             return
         caught_up = self._consumer.position(tp) >= self._consumer.end_offsets([tp])[tp]
-        with _TOPIC_LOCK:
-            high = _TOPIC_HIGH_WATERMARK.get(tp.topic)
-        clock.on_idle(int(time.time() * 1000), high, caught_up)
+        clock.on_idle(_wall_ms(), estimator.topic_high_ms(), caught_up)
 
 
 @beam.DoFn.unbounded_per_element()
@@ -431,10 +450,11 @@ class ReadFromKafka(beam.PTransform):
         cfg = self._cfg
         partitions = _partitions_of(cfg)
         fn_class = _ReadPartitionFn if cfg.bounded else _ReadPartitionUnboundedFn
+        numbers = tuple(p.partition for p in partitions)
         return (
             pbegin
             | "ListPartitions" >> beam.Create(partitions, reshuffle=False)
-            | "ReadPartitions" >> beam.ParDo(fn_class(cfg, len(partitions)))
+            | "ReadPartitions" >> beam.ParDo(fn_class(cfg, numbers))
         )
 
 

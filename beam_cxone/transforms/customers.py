@@ -72,27 +72,25 @@ class _CustomerTimelineFn(beam.DoFn):
 
     Main output: pattern_alerts rows. Tags PROFILE_ROWS (customer_profiles rows, on every new greatest
     update) and ENRICHED (joined interactions).
-    State:  'profiles'  bag of CustomerUpdate, pruned to what a later evaluation can need;
-            'latest'    the greatest update (for customer_profiles);
-            'pending'   bag of Interaction not yet final;
-            'steps'     the last N final pattern steps;
-            'next_eval' ms of the evaluate timer (it only moves earlier while interactions wait);
-            'gc_at'     ms of the idle timer (it only moves later).
-    Timers: 'evaluate'     (watermark) the earliest pending interaction is final;
-            'steps_expiry' (watermark) `within` + lateness after the last step: no callback can
-                           match it any more, the pattern steps are cleared;
-            'idle_gc'      (watermark) no record for the profile TTL of event time: all cleared.
+    State:  'profiles' bag of CustomerUpdate, pruned to what a later evaluation can need;
+            'latest'   the greatest update (for customer_profiles);
+            'pending'  bag of Interaction not yet final;
+            'steps'    the last N final pattern steps;
+            'wake_at'  ms of the one timer; 'gc_at' ms after which an idle customer is forgotten.
+    Timer:  'wake' (watermark), at the earliest of: the first pending interaction is final; the pattern
+            steps can no longer match (last step + within + lateness); the customer has been idle for
+            the profile TTL of event time. One timer, not one per purpose: Prism fires a key's timers
+            of different families out of timestamp order (measured: an expiry ran before the evaluation
+            that needed the steps), so every deadline is checked in order at each wake-up.
     """
 
     PROFILES = BagStateSpec("profiles", PickleCoder())
     LATEST = ReadModifyWriteStateSpec("latest", PickleCoder())
     PENDING = BagStateSpec("pending", PickleCoder())
     STEPS = ReadModifyWriteStateSpec("steps", PickleCoder())
-    NEXT_EVAL = ReadModifyWriteStateSpec("next_eval", VarIntCoder())
+    WAKE_AT = ReadModifyWriteStateSpec("wake_at", VarIntCoder())
     GC_AT = ReadModifyWriteStateSpec("gc_at", VarIntCoder())
-    EVALUATE = TimerSpec("evaluate", TimeDomain.WATERMARK)
-    STEPS_EXPIRY = TimerSpec("steps_expiry", TimeDomain.WATERMARK)
-    IDLE_GC = TimerSpec("idle_gc", TimeDomain.WATERMARK)
+    WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
 
     def __init__(self, spec: PatternSpec, finality: Finality, profile_ttl_ms: int):
         self._spec = spec
@@ -102,34 +100,32 @@ class _CustomerTimelineFn(beam.DoFn):
 
     def process(self, element, profiles=beam.DoFn.StateParam(PROFILES),
                 latest=beam.DoFn.StateParam(LATEST), pending=beam.DoFn.StateParam(PENDING),
-                next_eval=beam.DoFn.StateParam(NEXT_EVAL), gc_at=beam.DoFn.StateParam(GC_AT),
-                evaluate=beam.DoFn.TimerParam(EVALUATE), idle_gc=beam.DoFn.TimerParam(IDLE_GC)):
+                wake_at=beam.DoFn.StateParam(WAKE_AT), gc_at=beam.DoFn.StateParam(GC_AT),
+                wake=beam.DoFn.TimerParam(WAKE)):
         _, record = element
+        gc_due = max(gc_at.read() or 0, record.event_time_ms + self._profile_ttl_ms)
+        gc_at.write(gc_due)
         if isinstance(record, CustomerUpdate):
             profiles.add(record)
             current = latest.read()
             if current is None or event_order(record) > event_order(current):
                 latest.write(record)
                 yield pvalue.TaggedOutput(PROFILE_ROWS, profile_row(record))
+            due = gc_due
         else:
             pending.add(record)
             due = self._finality.final_at(record.event_time_ms)
-            scheduled = next_eval.read()
-            if scheduled is None or due < scheduled:
-                next_eval.write(due)
-                evaluate.set(to_timestamp(due))
-        gc_due = record.event_time_ms + self._profile_ttl_ms
-        current_gc = gc_at.read()
-        if current_gc is None or gc_due > current_gc:
-            gc_at.write(gc_due)
-            idle_gc.set(to_timestamp(gc_due))
+        scheduled = wake_at.read()
+        if scheduled is None or due < scheduled:
+            wake_at.write(due)
+            wake.set(to_timestamp(due))
 
-    @on_timer(EVALUATE)
-    def on_evaluate(self, key=beam.DoFn.KeyParam, ts=beam.DoFn.TimestampParam,
-                    profiles=beam.DoFn.StateParam(PROFILES), pending=beam.DoFn.StateParam(PENDING),
-                    steps=beam.DoFn.StateParam(STEPS), next_eval=beam.DoFn.StateParam(NEXT_EVAL),
-                    evaluate=beam.DoFn.TimerParam(EVALUATE),
-                    steps_expiry=beam.DoFn.TimerParam(STEPS_EXPIRY)):
+    @on_timer(WAKE)
+    def on_wake(self, key=beam.DoFn.KeyParam, ts=beam.DoFn.TimestampParam,
+                profiles=beam.DoFn.StateParam(PROFILES), latest=beam.DoFn.StateParam(LATEST),
+                pending=beam.DoFn.StateParam(PENDING), steps=beam.DoFn.StateParam(STEPS),
+                wake_at=beam.DoFn.StateParam(WAKE_AT), gc_at=beam.DoFn.StateParam(GC_AT),
+                wake=beam.DoFn.TimerParam(WAKE)):
         now_ms = to_ms(ts)
         final_at = self._finality.final_at
         waiting = list(pending.read())
@@ -144,30 +140,27 @@ class _CustomerTimelineFn(beam.DoFn):
         for alert in _stamped(alerts):
             self._counters.alerts.inc()
             yield alert
+        if ready:
+            _replace(pending, rest)
         # Every interaction still to evaluate (waiting or yet to arrive) is at or after this time.
         _replace(profiles, prune_history(history, now_ms - self._finality.allowed_lateness_ms))
-        _replace(pending, rest)
-        next_eval.clear()
-        if rest:
-            due = min(final_at(i.event_time_ms) for i in rest)
-            next_eval.write(due)
-            evaluate.set(to_timestamp(due))
-        steps.write(new_steps)
-        if new_steps:
-            steps_expiry.set(to_timestamp(final_at(new_steps[-1].event_time_ms + self._spec.within_ms)))
-
-    @on_timer(STEPS_EXPIRY)
-    def on_steps_expiry(self, steps=beam.DoFn.StateParam(STEPS)):
-        steps.clear()
-
-    @on_timer(IDLE_GC)
-    def on_idle_gc(self, profiles=beam.DoFn.StateParam(PROFILES),
-                   latest=beam.DoFn.StateParam(LATEST), gc_at=beam.DoFn.StateParam(GC_AT)):
-        # Nothing is pending here: every interaction's evaluation (t + L + 1 ms) comes before the idle
-        # timer (latest t + TTL), and one key's timers fire in timestamp order.
-        profiles.clear()
-        latest.clear()
-        gc_at.clear()
+        steps_expire = final_at(new_steps[-1].event_time_ms + self._spec.within_ms) if new_steps else None
+        if steps_expire is not None and steps_expire <= now_ms:
+            new_steps, steps_expire = [], None
+        steps.write(new_steps) if new_steps else steps.clear()
+        gc_due = gc_at.read()
+        if not rest and gc_due is not None and gc_due <= now_ms:
+            profiles.clear()
+            latest.clear()
+            gc_at.clear()
+            gc_due = None
+        deadlines = [final_at(i.event_time_ms) for i in rest]
+        deadlines += [d for d in (steps_expire, gc_due) if d is not None]
+        if deadlines:
+            wake_at.write(min(deadlines))
+            wake.set(to_timestamp(min(deadlines)))
+        else:
+            wake_at.clear()
 
 
 def _replace(bag, items: list) -> None:
