@@ -13,6 +13,7 @@ INSTALL_REQUIRES = [
     "PyYAML==6.0.4",
     "tenacity==9.2.1",
     "tqdm==4.70.1",
+    "matplotlib==3.11.2",
 ]
 
 TEST_REQUIRES = [

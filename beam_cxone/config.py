@@ -40,6 +40,8 @@ class AnalyticsConfig:
             errors.append(f"failure_count must be >= 1, got {self.failure_count}")
         if self.pattern_within_s <= 0:
             errors.append(f"pattern_within_s must be > 0, got {self.pattern_within_s}")
+        elif round(self.pattern_within_s * 1000) < 1:
+            errors.append(f"pattern_within_s must be at least 0.001 (1 ms), got {self.pattern_within_s}")
         if self.max_record_bytes <= 0:
             errors.append(f"max_record_bytes must be > 0, got {self.max_record_bytes}")
         if errors:

@@ -8,7 +8,6 @@ are read from the environment (or a secrets file) by the module that needs them.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
 from apache_beam.options.pipeline_options import KafkaStreamsRunnerOptions
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -19,6 +18,8 @@ from beam_cxone.io.kafka_read import KafkaReadConfig
 from beam_cxone.io.kafka_read import consumer_config_from_env
 from beam_cxone.parse import DEFAULT_FAILURE_REASONS
 from beam_cxone.parse import DEFAULT_MAX_RECORD_BYTES
+from beam_cxone.parse import Rejected
+from beam_cxone.parse import parse_event_time
 
 __all__ = [
     "AnalyticsOptions",
@@ -119,11 +120,15 @@ def parse_time_ms(value: str | int | None) -> int | None:
         return None
     if isinstance(value, int) or str(value).lstrip("-").isdigit():
         return int(value)
-    text = str(value).replace("Z", "+00:00").replace("z", "+00:00")
-    parsed = dt.datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        raise ValueError(f"time {value!r} has no offset")
-    return int(parsed.timestamp() * 1000)
+    try:
+        return parse_event_time(str(value))  # the record contract's exact integer arithmetic
+    except Rejected:
+        pass
+    try:
+        parse_event_time(str(value) + "Z")
+    except Rejected:
+        raise ValueError(f"time {value!r} is neither RFC 3339 nor epoch milliseconds") from None
+    raise ValueError(f"time {value!r} has no offset (add Z or +HH:MM)")
 
 
 def _collect(errors: list[str], label: str, build):

@@ -67,8 +67,10 @@ TUTORIAL_STATUS = {
 }
 
 # RFC 3339 date-time with a mandatory offset; fraction digits past the millisecond are truncated.
+# ASCII digits only ([0-9], not \d, which matches any Unicode digit).
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
 )
 _MIN_MS = -62135596800000  # 0001-01-01T00:00:00Z
 _MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
@@ -240,6 +242,10 @@ def _channel(obj: dict) -> str:
 
 
 def _event_type_and_outcome(obj: dict, failure_reasons: frozenset[str]) -> tuple[str, str]:
+    # Typed fields are checked whatever decides the outcome (a tutorial record too).
+    abandoned = _optional_bool(obj, "abandoned")
+    refused = _optional_bool(obj, "isRefused")
+    end_reason = _optional_str(obj, "endReason")
     event_type = _present(obj, "eventType")
     if event_type is None:
         status = _present(obj, "status")
@@ -248,9 +254,6 @@ def _event_type_and_outcome(obj: dict, failure_reasons: frozenset[str]) -> tuple
         raise Rejected("validate", "unknown_event_type")
     if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         raise Rejected("validate", "unknown_event_type")
-    abandoned = _optional_bool(obj, "abandoned")
-    refused = _optional_bool(obj, "isRefused")
-    end_reason = _optional_str(obj, "endReason")
     if event_type == "CALLBACK_REQUESTED":
         return event_type, Outcome.CALLBACK.value
     if event_type == "CONTACT_FAILED":
@@ -330,7 +333,9 @@ def parse_object(obj: dict, settings: ParseSettings) -> Interaction | CustomerUp
 def dead_letter_for(raw: RawRecord, stage: str, reason: str) -> DeadLetter:
     """A dead letter for a raw record: the payload capped, undecodable bytes escaped."""
     payload = raw.payload or b""
-    text = payload[:PAYLOAD_CAP_BYTES].decode("utf-8", "backslashreplace")
+    text = payload[: PAYLOAD_CAP_BYTES * 4].decode("utf-8", "backslashreplace")
+    # The cap is on the stored text: escapes make it longer than the bytes it came from.
+    text = text.encode("utf-8", "surrogatepass")[:PAYLOAD_CAP_BYTES].decode("utf-8", "ignore")
     return DeadLetter(
         stage=stage,
         reason=reason,

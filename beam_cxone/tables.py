@@ -84,9 +84,11 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 def iso_millis(ms: int) -> str:
     """ISO-8601 UTC with milliseconds and `Z`, the export's timestamp format."""
     t = _EPOCH + dt.timedelta(milliseconds=ms)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return (f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}."
+            f"{t.microsecond // 1000:03d}Z")
 
 
 def iso_date(ms: int) -> str:
     """The UTC date of an instant, `YYYY-MM-DD` (the `day` partition columns)."""
-    return (_EPOCH + dt.timedelta(milliseconds=ms)).date().isoformat()
+    d = (_EPOCH + dt.timedelta(milliseconds=ms)).date()
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"

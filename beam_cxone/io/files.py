@@ -39,7 +39,8 @@ class _ReadLinesFn(beam.DoFn):
         mtime_ms = int((readable.metadata.last_updated_in_seconds or 0) * 1000)
         self._files.inc()
         with readable.open(compression_type=CompressionTypes.AUTO) as handle:
-            for record in records_of_lines(iter(handle), path, mtime_ms):
+            # Beam's CompressedFile (.gz) is not iterable; readline works for every file kind.
+            for record in records_of_lines(iter(handle.readline, b""), path, mtime_ms):
                 self._records.inc()
                 yield record
 

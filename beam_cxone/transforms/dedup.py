@@ -22,6 +22,7 @@ from apache_beam.transforms.userstate import TimerSpec
 from apache_beam.transforms.userstate import on_timer
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration
+from apache_beam.utils.timestamp import Timestamp
 
 __all__ = ["DedupByEventId"]
 
@@ -65,7 +66,7 @@ class _CountBatchDuplicates(beam.DoFn):
         copies = list(copies)
         self._duplicates.inc(len(copies) - 1)
         _, record = _first_in_source(copies)
-        yield TimestampedValue(record, record.event_time_ms / 1000.0)
+        yield TimestampedValue(record, Timestamp(micros=record.event_time_ms * 1000))
 
 
 class DedupByEventId(beam.PTransform):

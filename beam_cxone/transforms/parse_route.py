@@ -14,6 +14,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Timestamp
 
 from beam_cxone.parse import ParseSettings
 from beam_cxone.parse import parse_record
@@ -41,9 +42,9 @@ class Routed(NamedTuple):
     dead_letters: beam.PCollection
 
 
-def event_seconds(ms: int) -> float:
-    """Beam timestamps are seconds; ms / 1000 is exact at the microsecond resolution Beam keeps."""
-    return ms / 1000.0
+def event_timestamp(ms: int) -> Timestamp:
+    """Exact: a float of seconds (ms / 1000) is truncated to microseconds and can land 1 µs early."""
+    return Timestamp(micros=ms * 1000)
 
 
 class _ParseRecordFn(beam.DoFn):
@@ -72,7 +73,7 @@ class _ParseRecordFn(beam.DoFn):
             yield pvalue.TaggedOutput(Route.DEAD_LETTERS.value, record)
             return
         self._parsed.inc()
-        yield TimestampedValue((record.event_id, (raw.order, record)), event_seconds(record.event_time_ms))
+        yield TimestampedValue((record.event_id, (raw.order, record)), event_timestamp(record.event_time_ms))
 
 
 class _SplitByKindFn(beam.DoFn):

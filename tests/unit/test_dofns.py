@@ -116,14 +116,6 @@ def test_parse_fn_uses_its_settings():
     assert out.tag == "dead_letters" and out.value.reason == "too_large"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: parse_route.event_seconds (ms / 1000.0) and dedup._CountBatchDuplicates "
-        "(event_time_ms / 1000.0) stamp through float seconds, which Beam truncates to micros: "
-        "1001 ms becomes 1.000999 s (Timestamp(micros=1000999)), not 1.001 s as documented"
-    ),
-)
 @pytest.mark.parametrize("fn_name", ["parse", "dedup"])
 def test_event_time_stamp_is_exact_millisecond(fn_name):
     # eventTime 1 001 ms must be stamped at exactly 1 001 000 micros.

@@ -233,13 +233,6 @@ def test_analytics_config_pattern_spec(within_s, within_ms):
     assert cfg.pattern_spec == PatternSpec(failure_count=4, within_ms=within_ms)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: AnalyticsConfig accepts pattern_within_s=0.0004 (> 0), but pattern_spec rounds it to "
-        "within_ms=0 and PatternSpec raises ValueError later, outside the collected validation"
-    ),
-)
 def test_analytics_config_rejects_within_that_rounds_to_zero_ms():
     with pytest.raises(ValueError, match="pattern_within_s"):
         AnalyticsConfig(pattern_within_s=0.0004)
@@ -493,13 +486,6 @@ def test_parse_time_ms_rejects(value):
         parse_time_ms(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: options.parse_time_ms computes int(datetime.timestamp() * 1000) in floating point, "
-        "which truncates some exact milliseconds one below (e.g. 1970-01-01T00:00:01.001Z -> 1000)"
-    ),
-)
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

@@ -350,13 +350,6 @@ def test_event_time_bad(value):
     assert (letter.stage, letter.reason) == ("validate", "bad_time")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: parse._RFC3339 uses \\d, which matches any Unicode decimal digit, so eventTime "
-        "strings with Arabic-Indic or fullwidth digits are accepted instead of bad_time"
-    ),
-)
 @pytest.mark.parametrize(
     "value",
     [
@@ -759,14 +752,6 @@ def test_flags_of_wrong_type(overrides):
     assert (letter.stage, letter.reason) == ("validate", "wrong_type")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: parse._event_type_and_outcome returns the tutorial status mapping before it checks "
-        "the types of abandoned/isRefused/endReason, so a tutorial record with a wrong-typed flag "
-        "is accepted instead of becoming a wrong_type dead letter"
-    ),
-)
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -913,13 +898,6 @@ def test_payload_capped_at_64_kib():
     assert out.payload == body[:65536]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: parse.dead_letter_for caps the raw bytes at 64 KiB and escapes afterwards, so a cut "
-        "inside a multi-byte character or undecodable bytes make the stored payload exceed 64 KiB"
-    ),
-)
 @pytest.mark.parametrize(
     "payload",
     [

@@ -45,14 +45,6 @@ def test_iso_millis(ms, text):
     assert iso_millis(ms) == text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: tables.iso_millis formats the year with strftime('%Y'), which does not zero-pad years "
-        "before 1000 on Linux: 1-01-01T00:00:00.000Z instead of 0001-01-01T00:00:00.000Z "
-        "(parse accepts event times from year 0001)"
-    ),
-)
 @pytest.mark.parametrize(
     ("ms", "text"),
     [
