@@ -52,6 +52,7 @@ from tqdm import tqdm
 from beam_cxone import options as opts
 from beam_cxone import templates
 from beam_cxone.io.kafka_read import KafkaReadConfig
+from beam_cxone.metrics_report import format_metrics
 from beam_cxone.pipelines.jobs import SinkConfig
 from beam_cxone.runners.profiles import RunnerSetupError
 from beam_cxone.runners.profiles import runner_args
@@ -524,4 +525,5 @@ def _run(
         f"{meter.elapsed_s:.1f} s ({rate:,.0f} records/s){rows}",
         file=sys.stderr,
     )
+    print(format_metrics(result), file=sys.stderr)
     return 0

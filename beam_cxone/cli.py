@@ -20,6 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_cxone import options as opts
 from beam_cxone.io.cassandra_schema import create_schema
+from beam_cxone.metrics_report import format_metrics
 from beam_cxone.pipelines.jobs import SinkConfig
 from beam_cxone.pipelines.jobs import build_backfill
 from beam_cxone.pipelines.jobs import build_streaming
@@ -103,6 +104,7 @@ def run_streaming(argv: list[str]) -> int:
     result = p.run()
     _wait(result, job.run_seconds)
     _LOG.info("job state: %s", result.state)
+    print(format_metrics(result), file=sys.stderr)
     return 0
 
 

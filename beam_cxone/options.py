@@ -15,7 +15,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from beam_cxone.config import AnalyticsConfig
 from beam_cxone.io.cassandra_write import CassandraConfig
 from beam_cxone.io.kafka_read import KafkaReadConfig
-from beam_cxone.io.kafka_read import consumer_config_from_env
 from beam_cxone.parse import DEFAULT_FAILURE_REASONS
 from beam_cxone.parse import DEFAULT_MAX_RECORD_BYTES
 from beam_cxone.parse import Rejected
@@ -159,7 +158,6 @@ def kafka_config(options: PipelineOptions, *, bounded: bool | None = None) -> Ka
         allowed_lateness_ms=a.allowed_lateness_s * 1000,
         idle_timeout_ms=int(k.idle_timeout_s * 1000),
         max_record_bytes=a.max_record_bytes,
-        consumer_config=consumer_config_from_env(),
     ))
     if errors:
         raise OptionsError("\n".join(errors))

@@ -103,7 +103,7 @@ class KafkaReadConfig:
     max_seconds_per_call: float = 1.0
     poll_timeout_ms: int = 200
     max_record_bytes: int = 1024 * 1024
-    consumer_config: tuple[tuple[str, Any], ...] = ()
+    consumer_config: tuple[tuple[str, Any], ...] = ()  # non-secret pass-through consumer settings
 
     def __post_init__(self) -> None:
         errors = []
@@ -134,6 +134,8 @@ class KafkaReadConfig:
         )
         if with_group and self.group_id:
             kwargs["group_id"] = self.group_id
+        # SASL/SSL settings are read here, on the worker, so no secret is pickled into the job graph.
+        kwargs.update(dict(consumer_config_from_env()))
         kwargs.update(dict(self.consumer_config))
         return kwargs
 

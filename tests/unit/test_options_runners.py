@@ -322,8 +322,11 @@ def test_kafka_config_from_flags(no_kafka_env, monkeypatch):
         allowed_lateness_ms=45_000,
         idle_timeout_ms=500,
         max_record_bytes=4096,
-        consumer_config=(("security_protocol", "SASL_SSL"), ("sasl_mechanism", "PLAIN")),
+        consumer_config=(),  # secrets stay out of the job graph: read on the worker
     )
+    # ... where the consumer's arguments are built (setup() and initial_restriction() on workers).
+    kwargs = kafka_config(options).consumer_kwargs()
+    assert (kwargs["security_protocol"], kwargs["sasl_mechanism"]) == ("SASL_SSL", "PLAIN")
 
 
 @pytest.mark.parametrize(
