@@ -84,12 +84,10 @@ def run_streaming(argv: list[str]) -> int:
     except RunnerSetupError as err:
         return _fail(str(err))
     options = PipelineOptions(args)
+    job = options.view_as(opts.JobOptions)
     try:
-        kafka = opts.kafka_config(options)
-        analytics = opts.analytics_config(options)
-        job = options.view_as(opts.JobOptions)
-        sink = SinkConfig(kind=job.sink, cassandra=opts.cassandra_config(options),
-                          output_dir=job.output_dir)
+        kafka, analytics, cassandra = opts.job_configs(options, cassandra=job.sink == "cassandra")
+        sink = SinkConfig(kind=job.sink, cassandra=cassandra, output_dir=job.output_dir)
     except (opts.OptionsError, ValueError) as err:
         return _fail(f"invalid options:\n  {err}")
     if _cxone_validation_failed(options):

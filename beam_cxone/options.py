@@ -7,8 +7,6 @@ are read from the environment (or a secrets file) by the module that needs them.
 
 from __future__ import annotations
 
-import dataclasses
-
 from apache_beam.options.pipeline_options import KafkaStreamsRunnerOptions
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -29,6 +27,7 @@ __all__ = [
     "analytics_config",
     "cassandra_config",
     "kafka_config",
+    "job_configs",
     "parse_time_ms",
 ]
 
@@ -200,5 +199,21 @@ def cassandra_config(options: PipelineOptions) -> CassandraConfig:
         raise OptionsError(f"cassandra: {err}") from None
 
 
-def replace_bounded(cfg: KafkaReadConfig, bounded: bool) -> KafkaReadConfig:
-    return dataclasses.replace(cfg, bounded=bounded)
+def job_configs(options: PipelineOptions, *, kafka: bool = True,
+                cassandra: bool = True) -> tuple[KafkaReadConfig | None, AnalyticsConfig,
+                                                 CassandraConfig | None]:
+    """(kafka, analytics, cassandra) configs, every invalid option reported in one OptionsError."""
+    errors: list[str] = []
+    built = []
+    for wanted, build in ((kafka, kafka_config), (True, analytics_config), (cassandra, cassandra_config)):
+        if not wanted:
+            built.append(None)
+            continue
+        try:
+            built.append(build(options))
+        except OptionsError as err:
+            errors.append(str(err))
+            built.append(None)
+    if errors:
+        raise OptionsError("\n  ".join(errors))
+    return built[0], built[1], built[2]

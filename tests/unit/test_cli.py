@@ -1,0 +1,54 @@
+"""The command line's own decisions, without servers: validation stops a job before anything starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from beam_cxone import cli
+
+CXONE_ENV = ("CXONE_CLIENT_ID", "CXONE_CLIENT_SECRET", "CXONE_ACCESS_KEY_ID", "CXONE_ACCESS_KEY_SECRET")
+
+
+@pytest.fixture
+def no_cxone_env(monkeypatch):
+    for name in CXONE_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_failed_cxone_validation_stops_the_job_before_it_is_built(no_cxone_env, capsys, monkeypatch):
+    built = []
+    monkeypatch.setattr(cli, "build_streaming", lambda *a, **k: built.append(a))
+    code = cli.main(["--runner=PrismRunner", "--prism_location=/nonexistent/prism", "--topic=t",
+                     "--cxone_validate", "--cxone_issuer=http://127.0.0.1:9"])
+    assert code == 2
+    assert built == []
+    err = capsys.readouterr().err
+    assert err.startswith("beam_cxone: CXone validation failed: missing CXone credentials")
+
+
+def test_invalid_options_are_reported_together_before_anything_runs(capsys):
+    code = cli.main(["--runner=PrismRunner", "--prism_location=/nonexistent/prism", "--topic=",
+                     "--start_position=timestamp", "--window_size_s=0"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "invalid options" in err
+    assert "window_size_s must be > 0, got 0" in err
+
+
+def test_unknown_command_is_rejected():
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["frobnicate"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "bounded"),
+    [
+        (["--topic=t"], False),
+        (["--bounded"], True),
+        (["--stop_timestamp=2026-11-30T00:00:00Z"], True),
+        (["--stop_timestamp", "1796000000000"], True),
+    ],
+)
+def test_a_stop_makes_the_run_bounded(argv, bounded):
+    assert cli._is_bounded(argv) is bounded
