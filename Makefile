@@ -53,6 +53,7 @@ schema: stack-up
 
 # The generator publishes while the job streams on the embedded runner (Prism); then the rows are printed.
 demo: schema
+	$(PY) -m beam_cxone generate --bootstrap_servers=127.0.0.1:9092 --topic=$(DEMO_TOPIC) --count=0 --quiet
 	$(PY) -m beam_cxone generate --bootstrap_servers=127.0.0.1:9092 --topic=$(DEMO_TOPIC) \
 	  --count=$(DEMO_COUNT) --rate=$(DEMO_RATE) --seed=7 --quiet & \
 	$(PY) -m beam_cxone --bootstrap_servers=127.0.0.1:9092 --topic=$(DEMO_TOPIC) \

@@ -95,10 +95,13 @@ def run_streaming(argv: list[str]) -> int:
     _LOG.info("%s %s from %s to %s (%s)", "reading" if bounded else "streaming", kafka.topic,
               kafka.bootstrap_servers, sink.kind, options.get_all_options()["runner"])
     p = beam.Pipeline(options=options)
-    if bounded:
-        build_backfill(p, analytics, sink, kafka=kafka)
-    else:
-        build_streaming(p, kafka, analytics, sink)
+    try:
+        if bounded:
+            build_backfill(p, analytics, sink, kafka=kafka)
+        else:
+            build_streaming(p, kafka, analytics, sink)
+    except ValueError as err:  # e.g. the topic does not exist: nothing was submitted
+        return _fail(str(err))
     result = p.run()
     _wait(result, job.run_seconds)
     _LOG.info("job state: %s", result.state)
