@@ -36,6 +36,9 @@ class AnalyticsConfig:
             errors.append("dedup_ttl_s must exceed allowed_lateness_s, or a late duplicate could count twice")
         if self.profile_ttl_s <= 0:
             errors.append(f"profile_ttl_s must be > 0, got {self.profile_ttl_s}")
+        elif self.profile_ttl_s <= self.allowed_lateness_s + self.pattern_within_s:
+            errors.append("profile_ttl_s must exceed allowed_lateness_s + pattern_within_s, or a "
+                          "profile could be forgotten while an older update or a pattern can still arrive")
         if self.failure_count < 1:
             errors.append(f"failure_count must be >= 1, got {self.failure_count}")
         if self.pattern_within_s <= 0:

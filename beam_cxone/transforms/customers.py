@@ -155,7 +155,8 @@ class _CustomerTimelineFn(beam.DoFn):
             gc_at.clear()
             gc_due = None
         deadlines = [final_at(i.event_time_ms) for i in rest]
-        deadlines += [d for d in (steps_expire, gc_due) if d is not None]
+        # A past GC deadline waits for the pending interactions (it is checked again at their wake-up).
+        deadlines += [d for d in (steps_expire, gc_due) if d is not None and d > now_ms]
         if deadlines:
             wake_at.write(min(deadlines))
             wake.set(to_timestamp(min(deadlines)))

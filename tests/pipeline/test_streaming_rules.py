@@ -216,14 +216,6 @@ def _config_or_none(**kw) -> AnalyticsConfig | None:
         return None  # refusing the setting is a fix too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: AnalyticsConfig accepts profile_ttl_s <= allowed_lateness_s (it refuses that for "
-        "dedup_ttl_s only); the idle GC then forgets the greatest update while an older one can "
-        "still arrive within the lateness, and customer_profiles goes back to the older update."
-    ),
-)
 def test_a_profile_ttl_within_the_lateness_never_regresses_a_profile_row():
     cfg = _config_or_none(profile_ttl_s=20, allowed_lateness_s=30)
     if cfg is None:
@@ -250,16 +242,6 @@ print(json.dumps(run.final("pattern_alerts")))
 HANG_TIMEOUT_S = 15  # the run takes ~2 s with the interpreter start; a hang is cut here
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: with profile_ttl_s <= allowed_lateness_s (accepted by AnalyticsConfig) the streaming "
-        "customer timeline never terminates: on_wake keeps the idle GC (last record + TTL) as a "
-        "deadline while an interaction is pending, re-arms the wake timer at that past time, and "
-        "the timer fires again at the same instant forever (F 1, F 2, F 3, C 10 s: wake at 40.0 s "
-        "loops while C waits for 40.001 s)."
-    ),
-)
 def test_a_profile_ttl_equal_to_the_lateness_terminates():
     if _config_or_none(profile_ttl_s=30, allowed_lateness_s=30) is None:
         return
