@@ -7,6 +7,8 @@ original tutorial's records), malformed records, producer-retry duplicates, boun
 disorder, and injected REPEATED_FAILURE_CALLBACK bursts on both sides of every boundary.
 
 Pure Python and Kafka-free: it yields `GeneratedRecord`s; whoever publishes them owns the client.
+This module is the stream machinery (draws, encodings, emission order); the cases it injects (the
+pattern scenarios and the malformed-record catalogue) live in `beam_cxone.generator_cases`.
 
 Determinism: only `random.Random(seed).random()` is drawn (the one method whose sequence Python
 promises to keep across versions), so a config always yields the same bytes, and a smaller `count`
@@ -22,14 +24,18 @@ import bisect
 import dataclasses
 import gzip
 import heapq
-import json
 import math
 import os
 import random
 import time
-from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
+
+from beam_cxone.generator_cases import PATTERN_SCENARIOS
+from beam_cxone.generator_cases import SCENARIO_NAMES
+from beam_cxone.generator_cases import SCENARIOS
+from beam_cxone.generator_cases import dumps
+from beam_cxone.generator_cases import malformed_value
 
 __all__ = [
     "ALL_CHANNELS",
@@ -77,70 +83,8 @@ _P_STATE_CHANGE = 0.5
 _MAX_CONTACT_MS = 120_000
 _P_BURST_UPDATE = 0.5  # a burst customer's profile update, placed on a join boundary
 
-Step = tuple[int, str]  # (offset from the first failure in ms, kind: F S C N D)
-
-
-def _scenario_match(r: Callable[[], float]) -> list[Step]:
-    a = 500 + int(r() * 8000)
-    b = a + 500 + int(r() * 8000)
-    return [(0, "F"), (a, "F"), (b, "F"), (b + 1 + int(r() * (29_999 - b)), "C")]
-
-
-def _scenario_fixed(*steps: Step) -> Callable[[Callable[[], float]], list[Step]]:
-    return lambda r: list(steps)
-
-
-def _scenario_just_outside(r: Callable[[], float]) -> list[Step]:
-    return [(0, "F"), (10_000, "F"), (20_000, "F"), (30_001 + int(r() * 5000), "C")]
-
-
-def _scenario_between(kind: str) -> Callable[[Callable[[], float]], list[Step]]:
-    def build(r: Callable[[], float]) -> list[Step]:
-        a = 1000 + int(r() * 5000)
-        return [
-            (0, "F"),
-            (a, "F"),
-            (a + 3000, kind),
-            (a + 6000, "F"),
-            (a + 9000 + int(r() * 10_000), "C"),
-        ]
-
-    return build
-
-
-def _scenario_two_failures(r: Callable[[], float]) -> list[Step]:
-    a = 1000 + int(r() * 10_000)
-    return [(0, "F"), (a, "F"), (a + 1000 + int(r() * 10_000), "C")]
-
-
-# name -> (builder, REPEATED_FAILURE_CALLBACK alerts the spec expects for the burst's customer).
-# Steps are listed in eventId allocation order: equal event times are ordered by eventId.
-_SCENARIOS: dict[str, tuple[Callable[[Callable[[], float]], list[Step]], int]] = {
-    "match": (_scenario_match, 1),
-    "edge_inside": (_scenario_fixed((0, "F"), (10_000, "F"), (20_000, "F"), (29_999, "C")), 1),
-    "edge_exact": (_scenario_fixed((0, "F"), (10_000, "F"), (20_000, "F"), (30_000, "C")), 0),
-    "just_outside": (_scenario_just_outside, 0),
-    "success_between": (_scenario_between("S"), 0),
-    "started_between": (_scenario_between("N"), 1),
-    # Four failures: the last three start the 30 s, not the first (34 s before the callback).
-    "four_failures": (
-        _scenario_fixed((0, "F"), (6000, "F"), (15_000, "F"), (25_000, "F"), (34_000, "C")),
-        1,
-    ),
-    "two_failures": (_scenario_two_failures, 0),
-    "tie_after": (_scenario_fixed((0, "F"), (5000, "F"), (10_000, "F"), (10_000, "C")), 1),
-    "tie_before": (_scenario_fixed((0, "F"), (5000, "F"), (10_000, "C"), (10_000, "F")), 0),
-    "double_callback": (
-        _scenario_fixed((0, "F"), (4000, "F"), (8000, "F"), (12_000, "C"), (13_000, "C")),
-        1,
-    ),
-    # A retried failure is one event: two failures, not three.
-    "retried_failure": (_scenario_fixed((0, "F"), (5000, "F"), (5000, "D"), (9000, "C")), 0),
-}
-PATTERN_SCENARIOS: dict[str, int] = {name: expected for name, (_, expected) in _SCENARIOS.items()}
-_SCENARIO_NAMES = tuple(_SCENARIOS)
 _RECORDS_PER_BURST = (
-    sum(len(build(random.Random(0).random)) for build, _ in _SCENARIOS.values()) / len(_SCENARIOS)
+    sum(len(build(random.Random(0).random)) for build, _ in SCENARIOS.values()) / len(SCENARIOS)
     + _P_BURST_UPDATE
 )
 _RECORDS_PER_CONTACT = _P_COMPLETED_ONLY + (1 - _P_COMPLETED_ONLY) * (2 + _P_STATE_CHANGE)
@@ -203,11 +147,6 @@ class GeneratedRecord:
 
     key: bytes | None
     value: bytes
-
-
-def _dumps(obj: Any) -> bytes:
-    # Raw UTF-8, default separators; json.dumps escapes control characters, so never a newline.
-    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
 
 
 def _rfc3339(ms: int, offset_min: int | None, extra_digits: str = "") -> str:
@@ -450,7 +389,7 @@ class _Stream:
         obj = self._interaction_obj(
             t, contact, master, customer, channel, event_type, extra, id_variants
         )
-        key, value = str(master or contact).encode(), _dumps(obj)
+        key, value = str(master or contact).encode(), dumps(obj)
         self._push(t, key, value)
         return key, value
 
@@ -467,7 +406,7 @@ class _Stream:
         if r() < 0.95:
             obj["region"] = self._pick(_REGIONS)
         obj["updatedAt" if r() < 0.3 else "eventTime"] = self._time(t)
-        self._push(t, customer.encode(), _dumps(obj))
+        self._push(t, customer.encode(), dumps(obj))
 
     def _tutorial_obj(self, t: int, customer: str | None, status: str, id_variants: bool) -> dict:
         contact = self._next_contact()
@@ -492,7 +431,7 @@ class _Stream:
         obj = self._tutorial_obj(t, customer, status, True)
         if r() < 0.1:
             obj["eventType"] = "CONTACT_ENDED"  # present: it decides, `status` is carried unread
-        self._push(t, obj["interactionId"].encode(), _dumps(obj))
+        self._push(t, obj["interactionId"].encode(), dumps(obj))
 
     def _outcome_extra(self, outcome: str) -> tuple[str, dict | None]:
         """eventType and fields for an outcome, in one of the encodings EVENTS.md accepts."""
@@ -543,8 +482,8 @@ class _Stream:
         r = self._r
         if r() < 0.5:
             t += -t % 1000  # whole seconds, as hand-written traces have them
-        name = self._pick(_SCENARIO_NAMES)
-        steps = _SCENARIOS[name][0](r)
+        name = self._pick(SCENARIO_NAMES)
+        steps = SCENARIOS[name][0](r)
         self._burst_no += 1
         customer = f"PAT-{self._burst_no:05d}-{name}"
         if r() < _P_BURST_UPDATE:
@@ -565,7 +504,7 @@ class _Stream:
             elif r() < 0.25:
                 status = {"F": "FAILURE", "S": "SUCCESS", "C": "CALLBACK_REQUEST"}[kind]
                 obj = self._tutorial_obj(at, customer, status, False)
-                last = (obj["interactionId"].encode(), _dumps(obj))
+                last = (obj["interactionId"].encode(), dumps(obj))
                 self._push(at, *last)
             else:
                 event_type, extra = self._outcome_extra(kind)
@@ -576,117 +515,12 @@ class _Stream:
 
     def _malformed(self, t: int) -> None:
         """A record that must become a dead letter, built by breaking a valid one."""
-        r = self._r
         contact = self._next_contact()
         obj = self._interaction_obj(
             t, contact, None, self._customer(), self._channel(), "CONTACT_ENDED", None, False
         )
-        key: bytes | None = str(contact).encode()
-        data = _dumps(obj)
-        u = r()
-        if u < 0.1:
-            value = data[: 1 + int(r() * (len(data) - 2))]  # a truncated object
-        elif u < 0.2:
-            value, key = self._pick(_GARBAGE), None
-        elif u < 0.3:
-            value = data.replace(b'"t-1"', self._pick(_BAD_UTF8), 1)
-        elif u < 0.45:
-            value = self._pick(_FRAMINGS)(data)
-        elif u < 0.55:
-            for field in ("channel", "mediaTypeId", "mediaTypeName", "mediaSubTypeName"):
-                obj.pop(field, None)
-            value = _dumps(_with(obj, *self._pick(_CHANNEL_BREAKS)))
-        elif u < 0.9:
-            value = _dumps(_with(obj, *self._pick(_FIELD_BREAKS)))
-        else:
-            value = self._pick(_OTHER_SHAPES)(obj)
+        key, value = malformed_value(obj, str(contact).encode(), self._r)
         self._push(t, key, value)
-
-
-# -- malformed material: each one is a dead letter under EVENTS.md -------------------------------
-
-_DROP = object()  # as a break's value: the field is removed
-_GARBAGE = (
-    b"\xff\xfe not json at all",
-    b"<html><body>502 Bad Gateway</body></html>",
-    b'\x80{"eventId": 1}',
-    b"null",
-    b"42",
-    b'"CONTACT_STARTED"',
-    b"true",
-    b"{}",
-)
-_BAD_UTF8 = (b'"t-\xff1"', b'"t-\xed\xa0\x80"', b'"t-\xc3\x28"')  # stray, surrogate, bad tail
-_FRAMINGS: tuple[Callable[[bytes], bytes], ...] = (
-    lambda data: b"[" + data + b"]",
-    lambda data: b"\xef\xbb\xbf" + data,  # a BOM mid-stream is not JSON
-    lambda data: data + b" " + data,
-    lambda data: data + b" trailing",
-    lambda data: data.replace(b'"tenantId"', b'"totalDurationSeconds": NaN, "tenantId"', 1),
-)
-# Applied after every channel field is removed.
-_CHANNEL_BREAKS = (
-    ("channel", "fax"),
-    ("channel", "Voice"),
-    ("mediaTypeId", "4"),
-    ("mediaTypeId", 99),
-    ("mediaTypeId", True),
-    ("mediaTypeName", "Carrier Pigeon"),
-    ("channel", _DROP),
-)
-_FIELD_BREAKS = (
-    ("abandoned", "yes"),
-    ("isRefused", 1),
-    ("contactId", 1.5),
-    ("contactId", [1]),
-    ("contactId", ""),
-    ("contactId", _DROP),
-    ("customerId", 123),
-    ("eventId", True),
-    ("eventId", {"id": 1}),
-    ("tenantId", 7),
-    ("businessUnitId", 4600),
-    ("endReason", 5),
-    ("masterContactId", {"id": 2}),
-    ("eventTime", _DROP),
-    ("eventTime", "2026-11-30T00:53:22.976"),  # no offset
-    ("eventTime", "yesterday at noon"),
-    ("eventTime", 1796000000000.5),
-    ("eventTime", "1796000000"),
-    ("eventTime", "2026-02-30T10:00:00Z"),
-    ("eventTime", "2026-11-30T00:53:22+24:00"),
-    ("eventTime", True),
-    ("eventTime", 10**16),
-    ("schemaVersion", 2),
-    ("schemaVersion", 0),
-    ("schemaVersion", "1"),
-    ("schemaVersion", 1.5),
-    ("schemaVersion", True),
-    ("eventType", "CONTACT_TELEPORTED"),
-    ("eventType", "contact_started"),
-    ("eventType", 7),
-    ("eventType", _DROP),  # and no tutorial `status` to stand for it
-    ("recordType", "agent_update"),
-    ("recordType", "INTERACTION"),
-    ("recordType", 1),
-)
-_OTHER_SHAPES: tuple[Callable[[dict], bytes], ...] = (
-    # A customer update without its customer, then tutorial records with no usable status.
-    lambda obj: _dumps({"recordType": "customer_update", "customerId": "", "eventTime": 1}),
-    lambda obj: _dumps({"recordType": "customer_update", "tier": "gold", "updatedAt": 1}),
-    lambda obj: _dumps({"interactionId": "seed-1", "timestamp": 1, "channel": "voice"}),
-    lambda obj: _dumps(
-        {"interactionId": obj["contactId"], "timestamp": obj["eventTime"], "status": "PENDING"}
-    ),
-)
-
-
-def _with(obj: dict, field: str, value: Any) -> dict:
-    if value is _DROP:
-        obj.pop(field, None)
-    else:
-        obj[field] = value
-    return obj
 
 
 def generate(cfg: GeneratorConfig) -> Iterator[GeneratedRecord]:
