@@ -88,6 +88,7 @@ def run_streaming(argv: list[str]) -> int:
     try:
         kafka, analytics, cassandra = opts.job_configs(options, cassandra=job.sink == "cassandra")
         sink = SinkConfig(kind=job.sink, cassandra=cassandra, output_dir=job.output_dir)
+        dead_letter_topic = opts.dead_letter_topic_config(options)
     except (opts.OptionsError, ValueError) as err:
         return _fail(f"invalid options:\n  {err}")
     if _cxone_validation_failed(options):
@@ -97,9 +98,9 @@ def run_streaming(argv: list[str]) -> int:
     p = beam.Pipeline(options=options)
     try:
         if bounded:
-            build_backfill(p, analytics, sink, kafka=kafka)
+            build_backfill(p, analytics, sink, kafka=kafka, dead_letter_topic=dead_letter_topic)
         else:
-            build_streaming(p, kafka, analytics, sink)
+            build_streaming(p, kafka, analytics, sink, dead_letter_topic)
     except ValueError as err:  # e.g. the topic does not exist: nothing was submitted
         return _fail(str(err))
     result = p.run()

@@ -12,6 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_cxone.config import AnalyticsConfig
 from beam_cxone.io.cassandra_write import CassandraConfig
+from beam_cxone.io.kafka_read import DeadLetterTopicConfig
 from beam_cxone.io.kafka_read import KafkaReadConfig
 from beam_cxone.parse import DEFAULT_FAILURE_REASONS
 from beam_cxone.parse import DEFAULT_MAX_RECORD_BYTES
@@ -26,6 +27,7 @@ __all__ = [
     "OptionsError",
     "analytics_config",
     "cassandra_config",
+    "dead_letter_topic_config",
     "kafka_config",
     "job_configs",
     "parse_time_ms",
@@ -59,6 +61,11 @@ class KafkaOptions(PipelineOptions):
                        help="Bounded out-of-orderness of the event-time watermark, seconds. Default 5.")
         g.add_argument("--idle_timeout_s", type=float, default=10.0,
                        help="A caught-up partition idle this long (wall time) stops holding the watermark. Default 10.")
+        g.add_argument("--resume_replay_s", type=float, default=120.0,
+                       help="With --start_position=committed: replay this much Kafka record time before the "
+                            "committed offsets, to rebuild in-flight windows and state. Default 120.")
+        g.add_argument("--dead_letter_topic", default=None,
+                       help="Also produce dead letters (JSON, key dead_letter_id) to this Kafka topic. Default none.")
 
 
 class AnalyticsOptions(PipelineOptions):
@@ -157,10 +164,19 @@ def kafka_config(options: PipelineOptions, *, bounded: bool | None = None) -> Ka
         allowed_lateness_ms=a.allowed_lateness_s * 1000,
         idle_timeout_ms=int(k.idle_timeout_s * 1000),
         max_record_bytes=a.max_record_bytes,
+        resume_replay_ms=int(k.resume_replay_s * 1000),
     ))
     if errors:
         raise OptionsError("\n".join(errors))
     return cfg
+
+
+def dead_letter_topic_config(options: PipelineOptions) -> DeadLetterTopicConfig | None:
+    """The Kafka dead-letter topic (same cluster as the read), or None without --dead_letter_topic."""
+    topic = options.view_as(KafkaOptions).dead_letter_topic
+    if not topic:
+        return None
+    return DeadLetterTopicConfig(options.view_as(KafkaStreamsRunnerOptions).bootstrap_servers, topic)
 
 
 def analytics_config(options: PipelineOptions) -> AnalyticsConfig:

@@ -18,7 +18,9 @@ fetch() {
 }
 
 java_cmd() {
-  java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+  # JAVA_EXEC=exec (in the background start) replaces the subshell, so $! is the broker's own pid
+  # and `stop` signals the broker, not a wrapper shell.
+  ${JAVA_EXEC:-} java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
     -Dkafka.logs.dir="$KAFKA_RUN/logs" -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" \
     -cp "$KAFKA_LIBS/*" "$@"
 }
@@ -36,7 +38,7 @@ start() {
       || { tail -n 20 "$KAFKA_RUN/logs/format.log" >&2; return 1; }
   fi
   : > "$KAFKA_LOG"
-  java_cmd kafka.Kafka "$KAFKA_RUN/server.properties" >"$KAFKA_RUN/logs/stdout.log" 2>&1 < /dev/null &
+  JAVA_EXEC=exec java_cmd kafka.Kafka "$KAFKA_RUN/server.properties" >"$KAFKA_RUN/logs/stdout.log" 2>&1 < /dev/null &
   echo $! > "$(pidfile kafka)"
   WAIT_PID=$! wait_until kafka 90 "$KAFKA_LOG" grep -q "Kafka Server started" "$KAFKA_LOG"
   WAIT_PID=$! wait_until kafka-metadata 30 "$KAFKA_LOG" "$STACK_DIR/../.venv/bin/python" -c \

@@ -9,6 +9,24 @@ of truth.
 
 Start positions: earliest, latest, committed, or a timestamp. Bounded mode stops at the end offsets seen
 at start, or at a timestamp (backfills).
+
+Resuming from the consumer group (`start=committed`): Prism keeps no durable checkpoint across a job
+restart, so a restarted job starts from the group's committed offsets, rewound by a replay margin of
+Kafka record time (`resume_replay_ms`, see `resume_offset`): the windows, lateness and pattern state that
+were in flight when the old job stopped are rebuilt from the replayed records, and the idempotent
+upserts rewrite the rows they produce. While a job replays, it never commits below the offsets it
+resumed from, so a second restart does not rewind twice.
+
+Broker faults: Prism fails the whole job when a bundle raises (measured with 2.77: no bundle retry),
+so a retriable Kafka error (broker down, leader moving, a request timing out) never leaves `process`:
+the call backs off and defers the rest of its restriction, and the runner resumes it from the last
+claimed offset. Non-retriable errors (authorization, a missing topic at start-up) still fail loudly.
+
+Rate cap: the readers of a topic in one worker process share one token bucket (`_SharedThrottle`), at
+the share of the job's cap that their partitions are of all partitions; it waits, never drops.
+
+Dead letters can also go to a Kafka topic (`WriteDeadLettersToKafka`): the dead_letters row in its
+JSON Lines export form, keyed by `dead_letter_id`, so a replay re-sends the same key and value.
 """
 
 from __future__ import annotations
@@ -19,6 +37,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,26 +56,34 @@ from kafka import KafkaProducer
 from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.admin import NewTopic
+from kafka.errors import KafkaError
 from kafka.errors import TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
+from beam_cxone.io.jsonl import to_json_line
 from beam_cxone.parse import ParseSettings
 from beam_cxone.parse import Rejected
 from beam_cxone.parse import decode_object
 from beam_cxone.parse import parse_object
 from beam_cxone.records import RawRecord
+from beam_cxone.tables import DEAD_LETTERS
 from beam_cxone.throttle import TokenBucket
 from beam_cxone.watermarks import PartitionClock
 from beam_cxone.watermarks import TopicWatermarks
 
 __all__ = [
+    "DeadLetterTopicConfig",
     "KafkaPartition",
     "KafkaReadConfig",
     "ReadFromKafka",
+    "WriteDeadLettersToKafka",
     "consumer_config_from_env",
     "create_topic",
+    "dead_letter_message",
     "end_offsets",
+    "is_transient",
     "publish",
+    "resume_offset",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -65,6 +92,12 @@ START_POSITIONS = ("earliest", "latest", "committed", "timestamp")
 # their minimum, and an idle partition may advance to their maximum.
 _TOPICS: dict[str, TopicWatermarks] = {}
 _TOPIC_LOCK = threading.Lock()
+# Blocking client calls inside `process` (end offsets, commits) give up after this long, so an outage
+# costs a call a couple of seconds, not the client's 30 s request timeout; the call then backs off.
+_CALL_TIMEOUT_MS = 2_000
+_BACKOFF_S = 1.0
+# How long start-up waits for the record whose Kafka timestamp anchors a committed resume.
+_ANCHOR_FETCH_S = 10.0
 
 
 def _topic_watermarks(topic: str, partitions) -> TopicWatermarks:
@@ -104,6 +137,7 @@ class KafkaReadConfig:
     poll_timeout_ms: int = 200
     max_record_bytes: int = 1024 * 1024
     consumer_config: tuple[tuple[str, Any], ...] = ()  # non-secret pass-through consumer settings
+    resume_replay_ms: int = 120_000  # start=committed: rewind by this much Kafka record time
 
     def __post_init__(self) -> None:
         errors = []
@@ -121,6 +155,8 @@ class KafkaReadConfig:
             errors.append("max_events_per_second must be >= 0")
         if self.out_of_orderness_ms < 0 or self.allowed_lateness_ms < 0:
             errors.append("out_of_orderness_ms and allowed_lateness_ms must be >= 0")
+        if self.resume_replay_ms < 0:
+            errors.append("resume_replay_ms must be >= 0")
         if errors:
             raise ValueError("invalid Kafka read config: " + "; ".join(errors))
 
@@ -131,6 +167,9 @@ class KafkaReadConfig:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             consumer_timeout_ms=self.poll_timeout_ms,
+            # kafka-python backs reconnects off up to 30 s; the Java client's 1 s default brings a
+            # read back within a second or two of a broker restart instead of up to half a minute.
+            reconnect_backoff_max_ms=2_000,
         )
         if with_group and self.group_id:
             kwargs["group_id"] = self.group_id
@@ -142,8 +181,15 @@ class KafkaReadConfig:
 
 def consumer_config_from_env(prefix: str = "KAFKA_") -> tuple[tuple[str, Any], ...]:
     """SASL/SSL settings from the environment (never the command line), e.g. KAFKA_SASL_PASSWORD."""
-    names = ("security_protocol", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password",
-             "ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    names = (
+        "security_protocol",
+        "sasl_mechanism",
+        "sasl_plain_username",
+        "sasl_plain_password",
+        "ssl_cafile",
+        "ssl_certfile",
+        "ssl_keyfile",
+    )
     found = []
     for name in names:
         value = os.environ.get(prefix + name.upper())
@@ -152,10 +198,57 @@ def consumer_config_from_env(prefix: str = "KAFKA_") -> tuple[tuple[str, Any], .
     return tuple(found)
 
 
+def is_transient(err: BaseException) -> bool:
+    """A Kafka error worth waiting out (broker down, leader moving, a timeout); others are permanent."""
+    return isinstance(err, KafkaError) and bool(getattr(err, "retriable", False))
+
+
+def resume_offset(
+    begin: int,
+    committed: int | None,
+    replay_ms: int,
+    record_time_ms: Callable[[int], int | None],
+    offset_for_time: Callable[[int], int | None],
+) -> int:
+    """Where a job that starts from the consumer group reads first: the committed offset, rewound by
+    `replay_ms` of Kafka record time.
+
+    The anchor is the last record the previous job read (`committed - 1`): its Kafka timestamp T. The
+    replay starts at the first offset whose timestamp is >= T - replay_ms (`offset_for_time`), never
+    after the committed offset and never before `begin` (the oldest retained offset). No commit yet:
+    `begin`. Unknown anchor time (the record cannot be fetched, or no offset matches): `begin`, i.e.
+    everything retained is replayed, which costs time but loses nothing.
+
+    Example: offsets 0..99 written one per second (timestamps 1000 + i s), committed 80, replay
+    120 s: anchor offset 79 at 1079 s, first offset at >= 959 s is 0 -> 0. Replay 10 s -> offset 69.
+    """
+    if committed is None:
+        return begin
+    committed = max(committed, begin)
+    if replay_ms <= 0 or committed == begin:
+        return committed
+    anchor_ms = record_time_ms(committed - 1)
+    if anchor_ms is None:
+        return begin
+    found = offset_for_time(anchor_ms - replay_ms)
+    if found is None:
+        return begin
+    return max(begin, min(found, committed))
+
+
+def dead_letter_message(row: dict) -> tuple[bytes, bytes]:
+    """(key, value) of a dead letter on a Kafka topic: key `dead_letter_id`, value the dead_letters row
+    in the JSON Lines export form (timestamps ISO-8601 UTC with ms and `Z`), so a consumer of the topic
+    and a reader of the export see the same object, and a replay re-sends identical bytes."""
+    return row["dead_letter_id"].encode("utf-8"), to_json_line(DEAD_LETTERS, row).encode("utf-8")
+
+
 class _EventTimeEstimator(WatermarkEstimator):
     """Exposes a partition's PartitionClock to the runner; reports the topic's low watermark."""
 
-    def __init__(self, clock: PartitionClock, topic: str, partition: int, partitions: tuple[int, ...]):
+    def __init__(
+        self, clock: PartitionClock, topic: str, partition: int, partitions: tuple[int, ...]
+    ):
         self.clock = clock
         self._partition = partition
         self._topic = _topic_watermarks(topic, partitions)
@@ -208,9 +301,57 @@ class _EventTimeEstimatorProvider(WatermarkEstimatorProvider):
         return _EventTimeEstimator(clock, self._cfg.topic, partition, self._partitions)
 
 
-def _timestamp_offsets(consumer: KafkaConsumer, tp: TopicPartition, ts_ms: int, fallback: int) -> int:
+def _timestamp_offsets(
+    consumer: KafkaConsumer, tp: TopicPartition, ts_ms: int, fallback: int
+) -> int:
     found = consumer.offsets_for_times({tp: ts_ms}).get(tp)
     return fallback if found is None else found.offset
+
+
+def _record_time_ms(consumer: KafkaConsumer, tp: TopicPartition, offset: int) -> int | None:
+    """The Kafka timestamp of the first record at or after `offset` (None when none arrives in time)."""
+    consumer.assign([tp])
+    consumer.seek(tp, offset)
+    deadline = time.monotonic() + _ANCHOR_FETCH_S
+    while time.monotonic() < deadline:
+        for rec in consumer.poll(timeout_ms=500, max_records=1).get(tp, []):
+            if rec.offset >= offset and rec.timestamp is not None and rec.timestamp >= 0:
+                return rec.timestamp
+    return None
+
+
+def _offset_for_time(
+    consumer: KafkaConsumer, tp: TopicPartition, ts_ms: int, begin: int
+) -> int | None:
+    if ts_ms < 0:
+        return begin
+    found = consumer.offsets_for_times({tp: ts_ms}).get(tp)
+    return None if found is None else found.offset
+
+
+def _committed_start(
+    consumer: KafkaConsumer, tp: TopicPartition, begin: int, replay_ms: int
+) -> int:
+    committed = consumer.committed(tp)
+    start = resume_offset(
+        begin,
+        committed,
+        replay_ms,
+        record_time_ms=lambda offset: _record_time_ms(consumer, tp, offset),
+        offset_for_time=lambda ts: _offset_for_time(consumer, tp, ts, begin),
+    )
+    if committed is not None:
+        _LOG.info(
+            "kafka read %s/%d: resuming the group at offset %d, replaying from %d "
+            "(%d records, margin %d ms of record time)",
+            tp.topic,
+            tp.partition,
+            committed,
+            start,
+            max(0, committed - start),
+            replay_ms,
+        )
+    return start
 
 
 class _PartitionOffsetTracker(OffsetRestrictionTracker):
@@ -247,8 +388,7 @@ class _PartitionOffsets(RestrictionProvider):
             elif cfg.start == "latest":
                 start = end
             elif cfg.start == "committed":
-                committed = consumer.committed(tp)
-                start = begin if committed is None else committed
+                start = _committed_start(consumer, tp, begin, cfg.resume_replay_ms)
             else:
                 start = _timestamp_offsets(consumer, tp, cfg.start_timestamp_ms, end)
             if not cfg.bounded:
@@ -260,8 +400,13 @@ class _PartitionOffsets(RestrictionProvider):
         finally:
             consumer.close()
         start = max(start, begin)
-        _LOG.info("kafka read %s/%d: offsets [%d, %s)", element.topic, element.partition, start,
-                  "inf" if stop == sys.maxsize else stop)
+        _LOG.info(
+            "kafka read %s/%d: offsets [%d, %s)",
+            element.topic,
+            element.partition,
+            start,
+            "inf" if stop == sys.maxsize else stop,
+        )
         return OffsetRange(start, max(start, stop))
 
     def create_tracker(self, restriction: OffsetRange) -> OffsetRestrictionTracker:
@@ -272,6 +417,90 @@ class _PartitionOffsets(RestrictionProvider):
 
     def restriction_size(self, element, restriction: OffsetRange) -> int:
         return min(restriction.size(), 1 << 40)
+
+
+class _SharedThrottle:
+    """The rate cap of one topic's readers in this worker process: one token bucket they share.
+
+    The cap is for the whole job; this process takes the share of it that its readers are of all
+    the topic's partitions: rate = cap x active / (partitions - finished), where `active` counts
+    the partitions whose reader ran here within the last `window_s` (an idle, caught-up reader
+    still runs every fraction of a second) and `finished` those whose bounded range ended here. On
+    a one-process runner (Prism, the FnApiRunner) that is the whole cap whichever partitions have
+    data and however the runner interleaves them; with workers in several processes (Flink) the
+    shares add up to the cap. Measured (bench/bench_throttle.py): a bucket per partition at
+    cap / partitions reached only 50 % (FnApiRunner) and 73 % (Prism) of the cap over 3 partitions,
+    because the runners do not run every partition's reader all the time.
+
+    Thread-safe: readers of several partitions run in parallel bundles. A reader reserves its
+    token under the lock and waits outside it (the bucket runs into debt), so the waits of
+    concurrent readers add up exactly as if one reader had taken all the tokens.
+    """
+
+    def __init__(
+        self,
+        cap_per_s: float,
+        partitions: int,
+        window_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self._cap, self._partitions, self._window_s = cap_per_s, max(1, partitions), window_s
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+        self._bucket = TokenBucket(cap_per_s / self._partitions, clock=clock, sleep=lambda s: None)
+        self._seen: dict[int, float] = {}
+        self._finished: set[int] = set()
+
+    @property
+    def rate(self) -> float:
+        return self._bucket.rate
+
+    def touch(self, partition: int) -> None:
+        """A reader of `partition` runs in this process."""
+        with self._lock:
+            self._seen[partition] = self._clock()
+            self._finished.discard(partition)
+            self._set_rate()
+
+    def done(self, partition: int) -> None:
+        """The bounded range of `partition` ended: its share goes to the readers still running."""
+        with self._lock:
+            self._seen.pop(partition, None)
+            self._finished.add(partition)
+            self._set_rate()
+
+    def acquire(self, partition: int) -> float:
+        """Takes one token; waits (outside the lock) until it is due; returns the seconds waited."""
+        with self._lock:
+            wait = self._bucket.acquire()
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def _set_rate(self) -> None:
+        now = self._clock()
+        for partition in [p for p, t in self._seen.items() if now - t > self._window_s]:
+            del self._seen[partition]
+        running = max(1, self._partitions - len(self._finished))
+        rate = self._cap * min(running, max(1, len(self._seen))) / running
+        if rate != self._bucket.rate:
+            self._bucket.rate = rate
+            self._bucket.burst = max(1.0, rate)
+
+
+_THROTTLES: dict[tuple[str, float, int], _SharedThrottle] = {}
+
+
+def _shared_throttle(cfg: KafkaReadConfig, partitions: int) -> _SharedThrottle | None:
+    """This process's throttle of `cfg.topic` (None without a cap)."""
+    if cfg.max_events_per_second <= 0:
+        return None
+    key = (cfg.topic, cfg.max_events_per_second, partitions)
+    with _TOPIC_LOCK:
+        if key not in _THROTTLES:
+            _THROTTLES[key] = _SharedThrottle(cfg.max_events_per_second, partitions)
+        return _THROTTLES[key]
 
 
 class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvider):
@@ -291,6 +520,7 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
         self._late = Metrics.counter("kafka_read", "late_records")
         self._throttled_ms = Metrics.counter("kafka_read", "throttled_ms")
         self._commits = Metrics.counter("kafka_read", "offset_commits")
+        self._broker_errors = Metrics.counter("kafka_read", "broker_errors")
 
     # RestrictionProvider / WatermarkEstimatorProvider, delegated.
     def initial_restriction(self, element):
@@ -313,20 +543,18 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
 
     def setup(self) -> None:
         self._consumer = KafkaConsumer(**self._cfg.consumer_kwargs())
-        rate = self._cfg.max_events_per_second / self._partitions
-        self._buckets: dict[int, TokenBucket] = {}
+        self._throttle = _shared_throttle(self._cfg, self._partitions)
         self._last_commit: dict[int, int] = {}
-        self._rate = rate
+        self._commit_floor: dict[int, int] = {}
 
     def teardown(self) -> None:
         consumer = getattr(self, "_consumer", None)
         if consumer is not None:
             consumer.close()
 
-    def _bucket(self, partition: int) -> TokenBucket:
-        if partition not in self._buckets:
-            self._buckets[partition] = TokenBucket(self._rate)
-        return self._buckets[partition]
+    def _throttle_done(self, partition: int) -> None:
+        if self._throttle is not None:
+            self._throttle.done(partition)
 
     def _commit_resumed(self, tp: TopicPartition, resume_offset: int) -> None:
         """Commits the offset this call resumes from to the consumer group.
@@ -334,26 +562,45 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
         A call that resumes at offset S exists only because the runner committed the bundle that read
         up to S and checkpointed its residual: so S is safe to report. (Prism's bundle finalization
         callbacks fail with the Python SDK in 2.77, so this does not rely on them.) Best effort: a failed
-        commit only delays lag reporting, never data.
+        commit only delays lag reporting, and makes a later committed resume replay more, never less.
+
+        A job that resumed from the group (start=committed) replays from before the committed offset;
+        it commits nothing below that offset, so stopping it again mid-replay does not rewind twice.
         """
         if not self._cfg.group_id or self._last_commit.get(tp.partition) == resume_offset:
             return
         try:
-            self._consumer.commit({tp: OffsetAndMetadata(resume_offset, "", -1)})
+            if resume_offset < self._floor(tp):
+                return
+            self._consumer.commit(
+                {tp: OffsetAndMetadata(resume_offset, "", -1)}, timeout_ms=_CALL_TIMEOUT_MS
+            )
             self._last_commit[tp.partition] = resume_offset
             self._commits.inc()
         except Exception as err:  # noqa: BLE001 - any broker error here is non-fatal by design
             _LOG.warning("offset commit for %s failed: %s", tp, type(err).__name__)
 
-    def _timestamp(self, payload: bytes | None, clock: PartitionClock, wall_ms: int) -> tuple[int | None, bool]:
+    def _floor(self, tp: TopicPartition) -> int:
+        """The group's offset when this reader first committed (start=committed only; else 0)."""
+        if self._cfg.start != "committed":
+            return 0
+        if tp.partition not in self._commit_floor:
+            committed = self._consumer.committed(tp, timeout_ms=_CALL_TIMEOUT_MS)
+            self._commit_floor[tp.partition] = committed or 0
+        return self._commit_floor[tp.partition]
+
+    def _timestamp(
+        self, payload: bytes | None, clock: PartitionClock, wall_ms: int
+    ) -> tuple[int | None, bool]:
         """Event time of a valid record (None for an invalid one) and whether it is late.
 
         Only valid records move the watermark: a malformed record with an absurd time must not make
         every later record late.
         """
         try:
-            event_ms = parse_object(decode_object(payload, self._settings.max_record_bytes),
-                                    self._settings).event_time_ms
+            event_ms = parse_object(
+                decode_object(payload, self._settings.max_record_bytes), self._settings
+            ).event_time_ms
         except Rejected:
             return None, False
         if self._cfg.bounded:
@@ -374,23 +621,33 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
         self._consumer.assign([tp])
         self._consumer.seek(tp, restriction.start)
         self._commit_resumed(tp, restriction.start)
-        bucket = self._bucket(element.partition)
+        if self._throttle is not None:
+            self._throttle.touch(element.partition)
         deadline = time.monotonic() + cfg.max_seconds_per_call
         emitted = 0
         while emitted < cfg.max_records_per_call and time.monotonic() < deadline:
-            batch = self._consumer.poll(timeout_ms=cfg.poll_timeout_ms,
-                                        max_records=min(500, cfg.max_records_per_call - emitted))
-            records = batch.get(tp, [])
-            if not records:
-                if self._consumer.position(tp) >= restriction.stop:
-                    tracker.try_claim(restriction.stop)  # bounded and done (control records included)
-                    return
-                self._on_idle(tp, clock, estimator)
-                continue
+            try:
+                records = self._poll(tp, cfg.max_records_per_call - emitted)
+                if not records:
+                    position = self._consumer.position(tp, timeout_ms=_CALL_TIMEOUT_MS)
+                    if position is not None and position >= restriction.stop:
+                        # Bounded and done (control records included).
+                        tracker.try_claim(restriction.stop)
+                        self._throttle_done(element.partition)
+                        return
+                    self._on_idle(tp, clock, estimator)
+                    continue
+            except KafkaError as err:
+                if not is_transient(err):
+                    raise
+                self._on_broker_error(tp, err, clock)
+                tracker.defer_remainder(Duration(seconds=_BACKOFF_S))
+                return
             for rec in records:
                 if not tracker.try_claim(rec.offset):
+                    self._throttle_done(element.partition)
                     return
-                waited = bucket.acquire()
+                waited = self._throttle.acquire(element.partition) if self._throttle else 0.0
                 if waited:
                     self._throttled_ms.inc(int(waited * 1000))
                 wall_ms = int(time.time() * 1000)
@@ -412,13 +669,36 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
                     ),
                     Timestamp(micros=event_ms * 1000),
                 )
+                if self._throttle is not None and time.monotonic() >= deadline:
+                    break  # throttled: the rest of the batch is read again by the next call
         tracker.defer_remainder(Duration(seconds=0) if emitted else Duration(seconds=0.2))
+
+    def _poll(self, tp: TopicPartition, room: int) -> list:
+        """At most `room` records (and at most about one call's worth at the capped rate, so a
+        throttled call still returns after `max_seconds_per_call`)."""
+        limit = min(500, room)
+        if self._throttle is not None:
+            cap = self._cfg.max_events_per_second
+            limit = min(limit, max(1, int(cap * self._cfg.max_seconds_per_call)))
+        return self._consumer.poll(timeout_ms=self._cfg.poll_timeout_ms, max_records=limit).get(
+            tp, []
+        )
 
     def _on_idle(self, tp: TopicPartition, clock: PartitionClock, estimator) -> None:
         if self._cfg.bounded:
             return
-        caught_up = self._consumer.position(tp) >= self._consumer.end_offsets([tp])[tp]
+        position = self._consumer.position(tp, timeout_ms=_CALL_TIMEOUT_MS)
+        end = self._consumer.end_offsets([tp], timeout_ms=_CALL_TIMEOUT_MS)[tp]
+        caught_up = position is not None and position >= end
         clock.on_idle(_wall_ms(), estimator.topic_high_ms(), caught_up)
+
+    def _on_broker_error(self, tp: TopicPartition, err: KafkaError, clock: PartitionClock) -> None:
+        """A retriable broker error: count it, and restart the idle timer (while the broker cannot
+        tell whether the partition is caught up, its watermark must not advance by idleness)."""
+        self._broker_errors.inc()
+        _LOG.warning("kafka read %s: %s, backing off %.1f s", tp, type(err).__name__, _BACKOFF_S)
+        if not self._cfg.bounded:
+            clock.on_idle(_wall_ms(), None, caught_up=False)
 
 
 @beam.DoFn.unbounded_per_element()
@@ -460,6 +740,84 @@ class ReadFromKafka(beam.PTransform):
         )
 
 
+# ----- dead letters to a Kafka topic ---------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetterTopicConfig:
+    """Where dead letters are also produced: a topic on a cluster (SASL/SSL from the environment)."""
+
+    bootstrap_servers: str
+    topic: str
+    producer_config: tuple[tuple[str, Any], ...] = ()  # non-secret pass-through producer settings
+
+    def __post_init__(self) -> None:
+        if not self.bootstrap_servers or not self.topic:
+            raise ValueError("a dead-letter topic needs bootstrap servers and a topic name")
+
+    def producer_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = dict(
+            bootstrap_servers=self.bootstrap_servers.split(","),
+            acks="all",
+            linger_ms=20,
+            max_request_size=2 * 1024 * 1024,  # a dead letter's payload is capped at 64 KiB of text
+            reconnect_backoff_max_ms=2_000,  # as the read: back soon after a broker restart
+        )
+        kwargs.update(dict(consumer_config_from_env()))  # read on the worker: no pickled secret
+        kwargs.update(dict(self.producer_config))
+        return kwargs
+
+
+class _ProduceDeadLettersFn(beam.DoFn):
+    """dead_letters rows -> records on the topic. One producer per DoFn instance (setup); each bundle
+    is flushed and every send checked in finish_bundle, so a bundle the runner commits has been
+    acknowledged by the broker. The producer retries a broker outage for up to its delivery timeout
+    (2 minutes by default); what still fails raises: dead letters are never silently dropped."""
+
+    def __init__(self, cfg: DeadLetterTopicConfig):
+        self._cfg = cfg
+        self._sent = Metrics.counter("dead_letter_topic", "records_produced")
+
+    def setup(self) -> None:
+        self._producer = KafkaProducer(**self._cfg.producer_kwargs())
+
+    def start_bundle(self) -> None:
+        self._pending: list = []
+
+    def process(self, row: dict) -> None:
+        key, value = dead_letter_message(row)
+        self._pending.append(self._producer.send(self._cfg.topic, key=key, value=value))
+
+    def finish_bundle(self) -> None:
+        if not self._pending:
+            return
+        self._producer.flush()
+        for future in self._pending:
+            future.get(timeout=0)  # raises the send's error, if any
+        self._sent.inc(len(self._pending))
+        self._pending = []
+
+    def teardown(self) -> None:
+        producer = getattr(self, "_producer", None)
+        if producer is not None:
+            producer.close(timeout=10)
+
+
+class WriteDeadLettersToKafka(beam.PTransform):
+    """PCollection[dead_letters row] -> the dead-letter topic (see `dead_letter_message`).
+
+    At-least-once: a retried bundle re-sends the same key and value, so a consumer that keys by
+    `dead_letter_id` (or a compacted topic) sees each dead letter once.
+    """
+
+    def __init__(self, cfg: DeadLetterTopicConfig):
+        super().__init__()
+        self._cfg = cfg
+
+    def expand(self, rows):
+        return rows | "ProduceDeadLetters" >> beam.ParDo(_ProduceDeadLettersFn(self._cfg))
+
+
 # ----- producer-side helpers (generator, tests, benchmarks) -------------------------------------
 
 
@@ -484,11 +842,20 @@ def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def publish(bootstrap_servers: str, topic: str, records: Iterator[tuple[bytes | None, bytes]],
-            rate_per_s: float = 0.0, **producer_kw: Any) -> int:
+def publish(
+    bootstrap_servers: str,
+    topic: str,
+    records: Iterator[tuple[bytes | None, bytes]],
+    rate_per_s: float = 0.0,
+    **producer_kw: Any,
+) -> int:
     """Publishes (key, value) pairs in order, optionally capped at a rate; returns the count."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers.split(","), linger_ms=5,
-                             max_request_size=4 * 1024 * 1024, **producer_kw)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap_servers.split(","),
+        linger_ms=5,
+        max_request_size=4 * 1024 * 1024,
+        **producer_kw,
+    )
     bucket = TokenBucket(rate_per_s)
     count = 0
     try:
@@ -500,4 +867,3 @@ def publish(bootstrap_servers: str, topic: str, records: Iterator[tuple[bytes | 
     finally:
         producer.close()
     return count
-

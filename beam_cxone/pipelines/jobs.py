@@ -14,8 +14,10 @@ from beam_cxone.io.cassandra_write import CassandraConfig
 from beam_cxone.io.cassandra_write import WriteToCassandra
 from beam_cxone.io.files import ReadJsonLines
 from beam_cxone.io.jsonl import WriteJsonLines
+from beam_cxone.io.kafka_read import DeadLetterTopicConfig
 from beam_cxone.io.kafka_read import KafkaReadConfig
 from beam_cxone.io.kafka_read import ReadFromKafka
+from beam_cxone.io.kafka_read import WriteDeadLettersToKafka
 from beam_cxone.pipelines.analytics import Results
 from beam_cxone.pipelines.analytics import build_analytics
 
@@ -43,26 +45,31 @@ def _label(table_name: str) -> str:
     return "Write" + "".join(part.capitalize() for part in table_name.split("_"))
 
 
-def write_results(results: Results, sink: SinkConfig) -> None:
-    """One labelled write per table (`WriteInteractionVolumes`, ...)."""
+def write_results(results: Results, sink: SinkConfig,
+                  dead_letter_topic: DeadLetterTopicConfig | None = None) -> None:
+    """One labelled write per table (`WriteInteractionVolumes`, ...); dead letters also to a Kafka
+    topic when one is given (`WriteDeadLettersToKafka`)."""
     for table, rows in results.by_table().items():
         if sink.kind == "cassandra":
             rows | _label(table.name) >> WriteToCassandra(sink.cassandra, table)
         else:
             rows | _label(table.name) >> WriteJsonLines(sink.output_dir, table)
+    if dead_letter_topic is not None:
+        results.dead_letters | "WriteDeadLettersToKafka" >> WriteDeadLettersToKafka(dead_letter_topic)
 
 
 def build_streaming(p: beam.Pipeline, kafka: KafkaReadConfig, analytics: AnalyticsConfig,
-                    sink: SinkConfig) -> Results:
+                    sink: SinkConfig, dead_letter_topic: DeadLetterTopicConfig | None = None) -> Results:
     """Kafka (unbounded, or bounded at the end offsets) -> analytics in streaming mode -> sink."""
     raw = p | "ReadKafka" >> ReadFromKafka(kafka)
     results = build_analytics(raw, analytics, streaming=True)
-    write_results(results, sink)
+    write_results(results, sink, dead_letter_topic)
     return results
 
 
 def build_backfill(p: beam.Pipeline, analytics: AnalyticsConfig, sink: SinkConfig, *,
-                   input_pattern: str | None = None, kafka: KafkaReadConfig | None = None) -> Results:
+                   input_pattern: str | None = None, kafka: KafkaReadConfig | None = None,
+                   dead_letter_topic: DeadLetterTopicConfig | None = None) -> Results:
     """Files or a bounded Kafka range -> the same analytics in batch -> sink."""
     if (input_pattern is None) == (kafka is None):
         raise ValueError("a backfill reads either files (input pattern) or a Kafka range, not both")
@@ -73,5 +80,5 @@ def build_backfill(p: beam.Pipeline, analytics: AnalyticsConfig, sink: SinkConfi
     else:
         raw = p | "ReadFiles" >> ReadJsonLines(input_pattern)
     results = build_analytics(raw, analytics, streaming=False)
-    write_results(results, sink)
+    write_results(results, sink, dead_letter_topic)
     return results

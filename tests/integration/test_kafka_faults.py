@@ -1,0 +1,465 @@
+"""The Kafka read under faults, on the real broker, Cassandra and Prism (issue 4).
+
+Each test runs the streaming job (`python -m beam_cxone` on Prism) as a subprocess while a generated
+trace is published, breaks something in the middle, then publishes the rest and one far-later record
+per partition (it moves the event-time watermark past the whole trace). The rows in Cassandra must
+then equal the independent reference of tests/reference.py: nothing lost, nothing counted twice.
+
+- broker restart mid-stream (the read rides out the outage);
+- job stopped and started again on the same consumer group (`--start_position=committed` with a
+  replay margin);
+- malformed, truncated, binary and huge records among valid ones (dead letters, also on a Kafka
+  dead-letter topic; the job keeps running);
+- a rate cap (`--max_events_per_second`): it waits, never drops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer
+from kafka import KafkaProducer
+from kafka import TopicPartition
+
+from beam_cxone.generator import GeneratorConfig
+from beam_cxone.generator import generate
+from beam_cxone.io.cassandra_schema import read_rows
+from beam_cxone.io.kafka_read import KafkaPartition
+from beam_cxone.io.kafka_read import KafkaReadConfig
+from beam_cxone.io.kafka_read import _PartitionOffsets
+from beam_cxone.tables import TABLES
+from tests.reference import iso
+from tests.reference import raw_lines
+from tests.reference import reference
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+PARTITIONS = 3
+RESULT_TABLES = ("interaction_volumes", "pattern_alerts", "customer_profiles")
+# Columns the pipeline stamps with the wall clock are left out of the comparison.
+STAMPS = {"interaction_volumes": {"updated_at"}, "pattern_alerts": {"detected_at", "alert_id"}}
+ADVANCE_OFFSET_MS = 10 * 60 * 1000
+
+
+# ----- the trace and its expected rows -----------------------------------------------------------
+
+
+def _trace(count: int, seed: int) -> tuple[list[tuple[bytes | None, bytes]], int]:
+    """(key, value) pairs of a generated trace and the event time of its advance records."""
+    cfg = GeneratorConfig(count=count, seed=seed)
+    records = [(r.key, r.value) for r in generate(cfg)]
+    last_ms = cfg.start_ms + int(cfg.count / cfg.events_per_second_event_time * 1000) + 60_000
+    return records, last_ms + ADVANCE_OFFSET_MS
+
+
+def _advance_records(advance_ms: int) -> list[tuple[int, bytes]]:
+    """One valid record per partition far later than the trace: the watermark passes everything."""
+    out = []
+    for p in range(PARTITIONS):
+        advance = {
+            "eventId": f"advance-{p}",
+            "eventTime": advance_ms,
+            "contactId": f"adv-{p}",
+            "channel": "voice",
+            "eventType": "CONTACT_STARTED",
+        }
+        out.append((p, json.dumps(advance).encode()))
+    return out
+
+
+def _expected(values: list[bytes]) -> dict[str, list[str]]:
+    ref = reference(raw_lines(values))
+    out = {}
+    for table in RESULT_TABLES:
+        out[table] = sorted(
+            json.dumps(
+                {k: v for k, v in r.items() if k not in STAMPS.get(table, ())}, sort_keys=True
+            )
+            for r in ref[table]
+        )
+    return out
+
+
+def _expected_dead(values: list[bytes]) -> list[tuple[str, str]]:
+    """(reason, payload) of every dead letter the reference finds (sources differ: file vs Kafka)."""
+    return sorted((d.reason, d.payload) for d in reference(raw_lines(values))["dead_letters"])
+
+
+def _export(table: str, row: dict) -> dict:
+    out = {}
+    for name, cql_type in TABLES[table].columns:
+        if name in STAMPS.get(table, ()):
+            continue
+        value = row[name]
+        out[name] = iso(value) if cql_type == "timestamp" else value
+    return out
+
+
+def _rows(cfg, before_ms: int) -> dict[str, list[str]]:
+    got = {}
+    for table in RESULT_TABLES:
+        rows = read_rows(cfg, TABLES[table])
+        if table == "interaction_volumes":
+            rows = [r for r in rows if r["window_start"] < before_ms]
+        got[table] = sorted(json.dumps(_export(table, r), sort_keys=True) for r in rows)
+    return got
+
+
+# ----- the job and the broker --------------------------------------------------------------------
+
+
+class _Job:
+    """The streaming job as a subprocess; its output goes to a file (a pipe nobody reads can fill
+    up and stall the job while the broker is down and the client logs its retries)."""
+
+    def __init__(self, args: list[str], log_path: Path):
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        # A session of its own: stopping the job also stops the Prism process it started.
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "beam_cxone", *args],
+            cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            pytest.fail(f"job exited with {self.proc.returncode}:\n{self.output()[-4000:]}")
+
+    def stop(self) -> None:
+        """Stops the job the hard way (SIGTERM to its process group: no drain, no final metrics)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        self._log.close()
+
+
+def _job_args(bootstrap: str, topic: str, keyspace: str, *extra: str) -> list[str]:
+    return [
+        f"--bootstrap_servers={bootstrap}",
+        f"--topic={topic}",
+        f"--cassandra_keyspace={keyspace}",
+        "--run_seconds=170",
+        "--idle_timeout_s=2",
+        *extra,
+    ]
+
+
+def _publish(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes]] = (),
+    by_partition: Iterable[tuple[int, bytes]] = (),
+    timestamp_ms: int | None = None,
+) -> None:
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, max_request_size=4 * 1024 * 1024
+    )
+    for key, value in records:
+        producer.send(topic, key=key, value=value, timestamp_ms=timestamp_ms)
+    for partition, value in by_partition:
+        producer.send(topic, value=value, partition=partition, timestamp_ms=timestamp_ms)
+    producer.flush(timeout=60)
+    producer.close()
+
+
+def _broker_listening(port: int = 9092) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _group_offsets(bootstrap: str, topic: str, group: str) -> dict[int, int | None]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        return {p: consumer.committed(TopicPartition(topic, p)) for p in range(PARTITIONS)}
+    finally:
+        consumer.close()
+
+
+def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+def _wait_for(predicate, timeout_s: float, job: _Job, interval_s: float = 1.0):
+    deadline = time.monotonic() + timeout_s
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        job.check_alive()
+        time.sleep(interval_s)
+        value = predicate()
+    return value
+
+
+def _assert_rows(
+    cfg, expected: dict[str, list[str]], before_ms: int, job: _Job, timeout_s: float = 90
+) -> None:
+    got = _wait_for(lambda: _rows(cfg, before_ms) == expected, timeout_s, job, 2.0)
+    if not got:
+        rows = _rows(cfg, before_ms)
+        for table in RESULT_TABLES:
+            missing = sorted(set(expected[table]) - set(rows[table]))[:5]
+            extra = sorted(set(rows[table]) - set(expected[table]))[:5]
+            assert rows[table] == expected[table], (
+                f"{table}: {len(rows[table])} rows, expected {len(expected[table])}; "
+                f"missing {missing}; unexpected {extra}\n{job.output()[-3000:]}"
+            )
+
+
+# ----- the tests ---------------------------------------------------------------------------------
+
+
+def test_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
+    kafka_bootstrap, fresh_topic, fresh_keyspace, kafka_sh, tmp_path
+):
+    records, advance_ms = _trace(count=400, seed=41)
+    expected = _expected([v for _, v in records])
+    topic = fresh_topic(partitions=PARTITIONS)
+    job = _Job(_job_args(kafka_bootstrap, topic, fresh_keyspace.keyspace), tmp_path / "job.log")
+    try:
+        time.sleep(5)  # the job is up and reading before the stream starts
+        half = len(records) // 2
+        _publish(kafka_bootstrap, topic, records[:half])
+        read_half = _wait_for(
+            lambda: _rows(fresh_keyspace, advance_ms)["interaction_volumes"], 60, job
+        )
+        assert read_half, "the first half produced no rows before the restart"
+        down = time.monotonic()
+        kafka_sh("stop")
+        try:
+            assert not _broker_listening(), "the broker did not stop"
+            time.sleep(3)
+            job.check_alive()
+        finally:
+            kafka_sh("start")
+        up = time.monotonic()
+        print(f"broker unavailable for {up - down:.1f} s (stop, 3 s, start)")
+        _publish(kafka_bootstrap, topic, records[half:], _advance_records(advance_ms))
+        _assert_rows(fresh_keyspace, expected, advance_ms - 60_000, job)
+        print(f"rows equal the reference {time.monotonic() - up:.1f} s after the broker was back")
+        job.check_alive()
+    finally:
+        job.stop()
+
+
+def _old_records(start_ms: int, count: int) -> list[tuple[int, bytes]]:
+    """Interactions without a customer (volumes only), half an hour of event time before the trace."""
+    out = []
+    for i in range(count):
+        record = {
+            "eventId": f"old-{i}",
+            "eventTime": start_ms - 1_800_000 + i * 1_500,
+            "contactId": f"old-c{i % 7}",
+            "channel": ("voice", "chat")[i % 2],
+            "eventType": "CONTACT_STARTED",
+        }
+        out.append((i % PARTITIONS, json.dumps(record).encode()))
+    return out
+
+
+def test_job_restarted_on_its_consumer_group_resumes_with_a_replay_margin(
+    kafka_bootstrap, fresh_topic, fresh_keyspace, tmp_path
+):
+    records, advance_ms = _trace(count=400, seed=42)
+    old = _old_records(GeneratorConfig(count=1).start_ms, 24)
+    expected = _expected([v for _, v in old] + [v for _, v in records])
+    topic = fresh_topic(partitions=PARTITIONS)
+    group = f"it-resume-{topic}"
+    args = _job_args(
+        kafka_bootstrap,
+        topic,
+        fresh_keyspace.keyspace,
+        f"--group_id={group}",
+        "--start_position=committed",
+        "--resume_replay_s=120",
+    )
+    # Older than the replay margin in Kafka record time: the restarted job must not read them again,
+    # and their rows (written by the first job) must stay.
+    _publish(
+        kafka_bootstrap, topic, by_partition=old, timestamp_ms=int(time.time() * 1000) - 1_200_000
+    )
+    half = len(records) // 2
+    first = _Job(args, tmp_path / "first.log")
+    try:
+        _publish(kafka_bootstrap, topic, records[:half])
+        ends = _end_offsets(kafka_bootstrap, topic)
+        caught_up = _wait_for(
+            lambda: _group_offsets(kafka_bootstrap, topic, group) == ends, 60, first
+        )
+        assert caught_up, (_group_offsets(kafka_bootstrap, topic, group), ends)
+        old_windows = _wait_for(
+            lambda: _rows(fresh_keyspace, advance_ms)["interaction_volumes"], 60, first
+        )
+        assert old_windows, "the first job wrote no rows"
+        time.sleep(2)  # part of the trace is in flight: windows open, patterns pending
+    finally:
+        first.stop()
+    committed = _group_offsets(kafka_bootstrap, topic, group)
+    # Where the second job will start: the read's own restriction provider, on the same group.
+    cfg = KafkaReadConfig(
+        bootstrap_servers=kafka_bootstrap,
+        topic=topic,
+        group_id=group,
+        start="committed",
+        resume_replay_ms=120_000,
+    )
+    starts = {
+        p: _PartitionOffsets(cfg).initial_restriction(KafkaPartition(topic, p)).start
+        for p in range(PARTITIONS)
+    }
+    old_per_partition = {p: sum(1 for q, _ in old if q == p) for p in range(PARTITIONS)}
+    assert starts == old_per_partition, (starts, committed)  # the whole trace, none of the old ones
+    assert all(committed[p] > starts[p] for p in range(PARTITIONS)), (starts, committed)
+
+    second = _Job(args, tmp_path / "second.log")
+    restarted = time.monotonic()
+    try:
+        time.sleep(3)
+        _publish(kafka_bootstrap, topic, records[half:], _advance_records(advance_ms))
+        _assert_rows(fresh_keyspace, expected, advance_ms - 60_000, second)
+        print(
+            f"replayed {sum(committed.values()) - sum(starts.values())} records; rows equal the "
+            f"reference {time.monotonic() - restarted:.1f} s after the restart"
+        )
+        after = _group_offsets(kafka_bootstrap, topic, group)
+        assert all(after[p] >= committed[p] for p in range(PARTITIONS)), (committed, after)
+    finally:
+        second.stop()
+
+
+def _bad_records() -> list[tuple[int, bytes]]:
+    """Malformed, truncated, binary and huge records, one of each kind per partition."""
+    rng = random.Random(7)
+    huge = json.dumps(
+        {
+            "eventId": "huge",
+            "eventTime": GeneratorConfig(count=1).start_ms + 5_000,
+            "contactId": "h1",
+            "channel": "voice",
+            "eventType": "CONTACT_STARTED",
+            "notes": "x" * (1536 * 1024),
+        }
+    ).encode()
+    bad = []
+    for p in range(PARTITIONS):
+        bad.append((p, b'{"eventId": "m%d", "eventTime": ' % p))  # truncated
+        bad.append((p, b"{'single': 'quotes'}"))  # malformed
+        # Random bytes; framed by 0xff so that the reference's line reading strips nothing.
+        bad.append((p, b"\xff" + bytes(rng.randrange(256) for _ in range(200)) + b"\xff"))
+    bad.append((1, huge))
+    return bad
+
+
+def test_malformed_truncated_binary_and_huge_records_become_dead_letters_also_on_a_topic(
+    kafka_bootstrap, fresh_topic, fresh_keyspace, tmp_path
+):
+    records, advance_ms = _trace(count=300, seed=43)
+    bad = _bad_records()
+    assert len(bad[-1][1]) > 1536 * 1024
+    topic = fresh_topic(partitions=PARTITIONS)
+    dead_topic = fresh_topic(partitions=1, prefix="it-dead")
+    # Interleaved: a third of the trace, the bad records, the rest.
+    third = len(records) // 3
+    values = [v for _, v in records[:third]] + [v for _, v in bad] + [v for _, v in records[third:]]
+    expected = _expected(values)
+    expected_dead = _expected_dead(values)
+    assert {"too_large", "invalid_json", "invalid_utf8"} <= {r for r, _ in expected_dead}
+    job = _Job(
+        _job_args(
+            kafka_bootstrap, topic, fresh_keyspace.keyspace, f"--dead_letter_topic={dead_topic}"
+        ),
+        tmp_path / "job.log",
+    )
+    try:
+        time.sleep(4)
+        _publish(kafka_bootstrap, topic, records[:third])
+        _publish(kafka_bootstrap, topic, by_partition=bad)
+        _publish(kafka_bootstrap, topic, records[third:], _advance_records(advance_ms))
+        _assert_rows(fresh_keyspace, expected, advance_ms - 60_000, job)
+        stored = _wait_for(lambda: _dead_rows(fresh_keyspace) == expected_dead, 30, job)
+        assert stored, (len(_dead_rows(fresh_keyspace)), len(expected_dead))
+        on_topic = _wait_for(
+            lambda: len(_consume(kafka_bootstrap, dead_topic)) >= len(expected_dead), 30, job
+        )
+        assert on_topic
+        job.check_alive()
+    finally:
+        job.stop()
+    messages = _consume(kafka_bootstrap, dead_topic)
+    rows = {r["dead_letter_id"]: r for r in read_rows(fresh_keyspace, TABLES["dead_letters"])}
+    by_id = {}
+    for key, value in messages:
+        obj = json.loads(value)
+        assert key.decode() == obj["dead_letter_id"]
+        by_id[obj["dead_letter_id"]] = obj
+    assert set(by_id) == set(rows)
+    for dead_id, obj in by_id.items():
+        assert obj == _export("dead_letters", rows[dead_id])
+    assert list(obj) == [name for name, _ in TABLES["dead_letters"].columns]
+
+
+def _dead_rows(cfg) -> list[tuple[str, str]]:
+    return sorted((r["reason"], r["payload"]) for r in read_rows(cfg, TABLES["dead_letters"]))
+
+
+def _consume(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
+    try:
+        return [(m.key, m.value) for m in consumer]
+    finally:
+        consumer.close()
+
+
+def test_a_rate_cap_waits_and_never_drops(kafka_bootstrap, fresh_topic, fresh_keyspace, tmp_path):
+    records, advance_ms = _trace(count=400, seed=44)
+    expected = _expected([v for _, v in records])
+    topic = fresh_topic(partitions=PARTITIONS)
+    _publish(kafka_bootstrap, topic, records, _advance_records(advance_ms))  # a backlog at start
+    started = time.monotonic()
+    job = _Job(
+        _job_args(kafka_bootstrap, topic, fresh_keyspace.keyspace, "--max_events_per_second=60"),
+        tmp_path / "job.log",
+    )
+    try:
+        _assert_rows(fresh_keyspace, expected, advance_ms - 60_000, job)
+        elapsed = time.monotonic() - started
+        job.check_alive()
+    finally:
+        job.stop()
+    # Not a timing assertion on the rate (bench/bench_throttle.py measures it), only that the cap
+    # was in force: the bucket never holds more than one second's worth of tokens (60), so the 403
+    # records take at least (403 - 60) / 60 s to read, job start-up not counted.
+    assert elapsed > (len(records) + PARTITIONS - 60) / 60, elapsed
