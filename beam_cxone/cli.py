@@ -11,6 +11,7 @@ Options are Beam `PipelineOptions` (see `beam_cxone.options`); `--help` on each 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
@@ -34,8 +35,14 @@ COMMANDS = ("run", "schema", "generate", "backfill", "validate", "report")
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level, logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Beam's import already gave the root logger a stderr handler at WARNING, which makes basicConfig a
+    # no-op: set the level on the root logger itself, and the format on its handlers.
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig()
+    root.setLevel(getattr(logging, level, logging.INFO))
+    for handler in root.handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     # Beam and the drivers are chatty at INFO; their warnings still show.
     for noisy in ("apache_beam", "cassandra", "kafka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -55,16 +62,19 @@ def _fail(message: str) -> int:
     return 2
 
 
+DRAIN_GRACE_S = 120  # after the drain starts: time for the last windows and timers to fire
+
+
 def _wait(result, run_seconds: float) -> None:
-    """Waits for the job; with a time limit, cancels it after that long (a bounded demo of a stream)."""
+    """Waits for the job. With `run_seconds`, the read drains at that time (every window and timer
+    fires, the job finishes by itself); a job still running after the grace period is cancelled."""
     if run_seconds <= 0:
         result.wait_until_finish()
         return
-    deadline = time.monotonic() + run_seconds
-    result.wait_until_finish(duration=int(run_seconds * 1000))
-    if time.monotonic() < deadline - 1 and str(result.state) in ("DONE", "FAILED", "CANCELLED"):
+    result.wait_until_finish(duration=int((run_seconds + DRAIN_GRACE_S) * 1000))
+    if str(result.state) in ("DONE", "FAILED", "CANCELLED"):
         return
-    _LOG.info("run_seconds=%s reached: cancelling the job", run_seconds)
+    _LOG.warning("job still running %s s after the drain: cancelling it", DRAIN_GRACE_S)
     try:
         result.cancel()
     except Exception as err:  # noqa: BLE001 - a job that already ended cannot be cancelled
@@ -87,6 +97,8 @@ def run_streaming(argv: list[str]) -> int:
     job = options.view_as(opts.JobOptions)
     try:
         kafka, analytics, cassandra = opts.job_configs(options, cassandra=job.sink == "cassandra")
+        if job.run_seconds > 0 and not bounded:
+            kafka = dataclasses.replace(kafka, drain_at_wall_ms=int((time.time() + job.run_seconds) * 1000))
         sink = SinkConfig(kind=job.sink, cassandra=cassandra, output_dir=job.output_dir)
         dead_letter_topic = opts.dead_letter_topic_config(options)
     except (opts.OptionsError, ValueError) as err:

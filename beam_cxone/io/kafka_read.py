@@ -136,6 +136,9 @@ class KafkaReadConfig:
     max_seconds_per_call: float = 1.0
     poll_timeout_ms: int = 200
     max_record_bytes: int = 1024 * 1024
+    # Streaming only: at this wall time (epoch ms) every partition's read ends, so the watermark goes to
+    # the end of time and every window and timer fires before the job finishes (a drain, not a cancel).
+    drain_at_wall_ms: int | None = None
     consumer_config: tuple[tuple[str, Any], ...] = ()  # non-secret pass-through consumer settings
     resume_replay_ms: int = 120_000  # start=committed: rewind by this much Kafka record time
 
@@ -556,6 +559,10 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
         if self._throttle is not None:
             self._throttle.done(partition)
 
+    def _draining(self) -> bool:
+        drain_at = self._cfg.drain_at_wall_ms
+        return drain_at is not None and _wall_ms() >= drain_at
+
     def _commit_resumed(self, tp: TopicPartition, resume_offset: int) -> None:
         """Commits the offset this call resumes from to the consumer group.
 
@@ -626,6 +633,10 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
         deadline = time.monotonic() + cfg.max_seconds_per_call
         emitted = 0
         while emitted < cfg.max_records_per_call and time.monotonic() < deadline:
+            if self._draining():
+                tracker.try_claim(restriction.stop)  # ends the restriction: nothing is deferred
+                self._throttle_done(element.partition)
+                return
             try:
                 records = self._poll(tp, cfg.max_records_per_call - emitted)
                 if not records:

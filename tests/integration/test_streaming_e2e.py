@@ -135,3 +135,16 @@ def test_bounded_run_on_direct_runner_stops_at_end_offsets(kafka_bootstrap, fres
     assert _volumes(fresh_keyspace) == EXPECTED
     reasons = sorted(r["reason"] for r in read_rows(fresh_keyspace, DEAD_LETTERS))
     assert reasons == ["bad_time", "invalid_json"]
+
+
+def test_run_seconds_drains_the_stream_so_every_window_is_written(kafka_bootstrap, fresh_topic,
+                                                                  fresh_keyspace):
+    # No far-later record this time: the drain itself moves the watermark to the end of time.
+    topic = fresh_topic(partitions=2)
+    _publish(kafka_bootstrap, topic, RECORDS)
+    job = _job([f"--bootstrap_servers={kafka_bootstrap}", f"--topic={topic}", "--run_seconds=12",
+                f"--cassandra_keyspace={fresh_keyspace.keyspace}"])
+    out, _ = job.communicate(timeout=240)
+    assert job.returncode == 0, out[-4000:]
+    assert "job state: DONE" in out  # finished by itself, not cancelled
+    assert _volumes(fresh_keyspace) == EXPECTED
