@@ -16,173 +16,33 @@ then equal the independent reference of tests/reference.py: nothing lost, nothin
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterable
-from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
-from kafka import KafkaProducer
 from kafka import TopicPartition
 
 from beam_cxone.generator import GeneratorConfig
-from beam_cxone.generator import generate
 from beam_cxone.io.cassandra_schema import read_rows
 from beam_cxone.io.kafka_read import KafkaPartition
 from beam_cxone.io.kafka_read import KafkaReadConfig
 from beam_cxone.io.kafka_read import _PartitionOffsets
 from beam_cxone.tables import TABLES
-from tests.reference import iso
-from tests.reference import raw_lines
-from tests.reference import reference
+from tests.integration.streaming_support import PARTITIONS
+from tests.integration.streaming_support import RESULT_TABLES
+from tests.integration.streaming_support import Job
+from tests.integration.streaming_support import advance_records
+from tests.integration.streaming_support import expected_dead_letters
+from tests.integration.streaming_support import expected_rows
+from tests.integration.streaming_support import export
+from tests.integration.streaming_support import job_args
+from tests.integration.streaming_support import publish
+from tests.integration.streaming_support import table_rows
+from tests.integration.streaming_support import trace
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
-PARTITIONS = 3
-RESULT_TABLES = ("interaction_volumes", "pattern_alerts", "customer_profiles")
-# Columns the pipeline stamps with the wall clock are left out of the comparison.
-STAMPS = {"interaction_volumes": {"updated_at"}, "pattern_alerts": {"detected_at", "alert_id"}}
-ADVANCE_OFFSET_MS = 10 * 60 * 1000
-
-
-# ----- the trace and its expected rows -----------------------------------------------------------
-
-
-def _trace(count: int, seed: int) -> tuple[list[tuple[bytes | None, bytes]], int]:
-    """(key, value) pairs of a generated trace and the event time of its advance records."""
-    cfg = GeneratorConfig(count=count, seed=seed)
-    records = [(r.key, r.value) for r in generate(cfg)]
-    last_ms = cfg.start_ms + int(cfg.count / cfg.events_per_second_event_time * 1000) + 60_000
-    return records, last_ms + ADVANCE_OFFSET_MS
-
-
-def _advance_records(advance_ms: int) -> list[tuple[int, bytes]]:
-    """One valid record per partition far later than the trace: the watermark passes everything."""
-    out = []
-    for p in range(PARTITIONS):
-        advance = {
-            "eventId": f"advance-{p}",
-            "eventTime": advance_ms,
-            "contactId": f"adv-{p}",
-            "channel": "voice",
-            "eventType": "CONTACT_STARTED",
-        }
-        out.append((p, json.dumps(advance).encode()))
-    return out
-
-
-def _expected(values: list[bytes]) -> dict[str, list[str]]:
-    ref = reference(raw_lines(values))
-    out = {}
-    for table in RESULT_TABLES:
-        out[table] = sorted(
-            json.dumps(
-                {k: v for k, v in r.items() if k not in STAMPS.get(table, ())}, sort_keys=True
-            )
-            for r in ref[table]
-        )
-    return out
-
-
-def _expected_dead(values: list[bytes]) -> list[tuple[str, str]]:
-    """(reason, payload) of every dead letter the reference finds (sources differ: file vs Kafka)."""
-    return sorted((d.reason, d.payload) for d in reference(raw_lines(values))["dead_letters"])
-
-
-def _export(table: str, row: dict) -> dict:
-    out = {}
-    for name, cql_type in TABLES[table].columns:
-        if name in STAMPS.get(table, ()):
-            continue
-        value = row[name]
-        out[name] = iso(value) if cql_type == "timestamp" else value
-    return out
-
-
-def _rows(cfg, before_ms: int) -> dict[str, list[str]]:
-    got = {}
-    for table in RESULT_TABLES:
-        rows = read_rows(cfg, TABLES[table])
-        if table == "interaction_volumes":
-            rows = [r for r in rows if r["window_start"] < before_ms]
-        got[table] = sorted(json.dumps(_export(table, r), sort_keys=True) for r in rows)
-    return got
-
-
-# ----- the job and the broker --------------------------------------------------------------------
-
-
-class _Job:
-    """The streaming job as a subprocess; its output goes to a file (a pipe nobody reads can fill
-    up and stall the job while the broker is down and the client logs its retries)."""
-
-    def __init__(self, args: list[str], log_path: Path):
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        # A session of its own: stopping the job also stops the Prism process it started.
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "beam_cxone", *args],
-            cwd=REPO,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def check_alive(self) -> None:
-        if self.proc.poll() is not None:
-            pytest.fail(f"job exited with {self.proc.returncode}:\n{self.output()[-4000:]}")
-
-    def stop(self) -> None:
-        """Stops the job the hard way (SIGTERM to its process group: no drain, no final metrics)."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
-        self._log.close()
-
-
-def _job_args(bootstrap: str, topic: str, keyspace: str, *extra: str) -> list[str]:
-    return [
-        f"--bootstrap_servers={bootstrap}",
-        f"--topic={topic}",
-        f"--cassandra_keyspace={keyspace}",
-        "--run_seconds=170",
-        "--idle_timeout_s=2",
-        *extra,
-    ]
-
-
-def _publish(
-    bootstrap: str,
-    topic: str,
-    records: Iterable[tuple[bytes | None, bytes]] = (),
-    by_partition: Iterable[tuple[int, bytes]] = (),
-    timestamp_ms: int | None = None,
-) -> None:
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=5, max_request_size=4 * 1024 * 1024
-    )
-    for key, value in records:
-        producer.send(topic, key=key, value=value, timestamp_ms=timestamp_ms)
-    for partition, value in by_partition:
-        producer.send(topic, value=value, partition=partition, timestamp_ms=timestamp_ms)
-    producer.flush(timeout=60)
-    producer.close()
 
 
 def _broker_listening(port: int = 9092) -> bool:
@@ -208,7 +68,7 @@ def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def _wait_for(predicate, timeout_s: float, job: _Job, interval_s: float = 1.0):
+def _wait_for(predicate, timeout_s: float, job: Job, interval_s: float = 1.0):
     deadline = time.monotonic() + timeout_s
     value = predicate()
     while not value and time.monotonic() < deadline:
@@ -219,11 +79,11 @@ def _wait_for(predicate, timeout_s: float, job: _Job, interval_s: float = 1.0):
 
 
 def _assert_rows(
-    cfg, expected: dict[str, list[str]], before_ms: int, job: _Job, timeout_s: float = 90
+    cfg, expected: dict[str, list[str]], before_ms: int, job: Job, timeout_s: float = 90
 ) -> None:
-    got = _wait_for(lambda: _rows(cfg, before_ms) == expected, timeout_s, job, 2.0)
+    got = _wait_for(lambda: table_rows(cfg, before_ms) == expected, timeout_s, job, 2.0)
     if not got:
-        rows = _rows(cfg, before_ms)
+        rows = table_rows(cfg, before_ms)
         for table in RESULT_TABLES:
             missing = sorted(set(expected[table]) - set(rows[table]))[:5]
             extra = sorted(set(rows[table]) - set(expected[table]))[:5]
@@ -239,16 +99,16 @@ def _assert_rows(
 def test_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
     kafka_bootstrap, fresh_topic, fresh_keyspace, kafka_sh, tmp_path
 ):
-    records, advance_ms = _trace(count=400, seed=41)
-    expected = _expected([v for _, v in records])
+    records, advance_ms = trace(count=400, seed=41)
+    expected = expected_rows([v for _, v in records])
     topic = fresh_topic(partitions=PARTITIONS)
-    job = _Job(_job_args(kafka_bootstrap, topic, fresh_keyspace.keyspace), tmp_path / "job.log")
+    job = Job(job_args(kafka_bootstrap, topic, fresh_keyspace.keyspace), tmp_path / "job.log")
     try:
         time.sleep(5)  # the job is up and reading before the stream starts
         half = len(records) // 2
-        _publish(kafka_bootstrap, topic, records[:half])
+        publish(kafka_bootstrap, topic, records[:half])
         read_half = _wait_for(
-            lambda: _rows(fresh_keyspace, advance_ms)["interaction_volumes"], 60, job
+            lambda: table_rows(fresh_keyspace, advance_ms)["interaction_volumes"], 60, job
         )
         assert read_half, "the first half produced no rows before the restart"
         down = time.monotonic()
@@ -261,7 +121,7 @@ def test_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
             kafka_sh("start")
         up = time.monotonic()
         print(f"broker unavailable for {up - down:.1f} s (stop, 3 s, start)")
-        _publish(kafka_bootstrap, topic, records[half:], _advance_records(advance_ms))
+        publish(kafka_bootstrap, topic, records[half:], advance_records(advance_ms))
         _assert_rows(fresh_keyspace, expected, advance_ms - 60_000, job)
         print(f"rows equal the reference {time.monotonic() - up:.1f} s after the broker was back")
         job.check_alive()
@@ -287,12 +147,12 @@ def _old_records(start_ms: int, count: int) -> list[tuple[int, bytes]]:
 def test_job_restarted_on_its_consumer_group_resumes_with_a_replay_margin(
     kafka_bootstrap, fresh_topic, fresh_keyspace, tmp_path
 ):
-    records, advance_ms = _trace(count=400, seed=42)
+    records, advance_ms = trace(count=400, seed=42)
     old = _old_records(GeneratorConfig(count=1).start_ms, 24)
-    expected = _expected([v for _, v in old] + [v for _, v in records])
+    expected = expected_rows([v for _, v in old] + [v for _, v in records])
     topic = fresh_topic(partitions=PARTITIONS)
     group = f"it-resume-{topic}"
-    args = _job_args(
+    args = job_args(
         kafka_bootstrap,
         topic,
         fresh_keyspace.keyspace,
@@ -302,20 +162,20 @@ def test_job_restarted_on_its_consumer_group_resumes_with_a_replay_margin(
     )
     # Older than the replay margin in Kafka record time: the restarted job must not read them again,
     # and their rows (written by the first job) must stay.
-    _publish(
+    publish(
         kafka_bootstrap, topic, by_partition=old, timestamp_ms=int(time.time() * 1000) - 1_200_000
     )
     half = len(records) // 2
-    first = _Job(args, tmp_path / "first.log")
+    first = Job(args, tmp_path / "first.log")
     try:
-        _publish(kafka_bootstrap, topic, records[:half])
+        publish(kafka_bootstrap, topic, records[:half])
         ends = _end_offsets(kafka_bootstrap, topic)
         caught_up = _wait_for(
             lambda: _group_offsets(kafka_bootstrap, topic, group) == ends, 60, first
         )
         assert caught_up, (_group_offsets(kafka_bootstrap, topic, group), ends)
         old_windows = _wait_for(
-            lambda: _rows(fresh_keyspace, advance_ms)["interaction_volumes"], 60, first
+            lambda: table_rows(fresh_keyspace, advance_ms)["interaction_volumes"], 60, first
         )
         assert old_windows, "the first job wrote no rows"
         time.sleep(2)  # part of the trace is in flight: windows open, patterns pending
@@ -338,11 +198,11 @@ def test_job_restarted_on_its_consumer_group_resumes_with_a_replay_margin(
     assert starts == old_per_partition, (starts, committed)  # the whole trace, none of the old ones
     assert all(committed[p] > starts[p] for p in range(PARTITIONS)), (starts, committed)
 
-    second = _Job(args, tmp_path / "second.log")
+    second = Job(args, tmp_path / "second.log")
     restarted = time.monotonic()
     try:
         time.sleep(3)
-        _publish(kafka_bootstrap, topic, records[half:], _advance_records(advance_ms))
+        publish(kafka_bootstrap, topic, records[half:], advance_records(advance_ms))
         _assert_rows(fresh_keyspace, expected, advance_ms - 60_000, second)
         print(
             f"replayed {sum(committed.values()) - sum(starts.values())} records; rows equal the "
@@ -380,7 +240,7 @@ def _bad_records() -> list[tuple[int, bytes]]:
 def test_malformed_truncated_binary_and_huge_records_become_dead_letters_also_on_a_topic(
     kafka_bootstrap, fresh_topic, fresh_keyspace, tmp_path
 ):
-    records, advance_ms = _trace(count=300, seed=43)
+    records, advance_ms = trace(count=300, seed=43)
     bad = _bad_records()
     assert len(bad[-1][1]) > 1536 * 1024
     topic = fresh_topic(partitions=PARTITIONS)
@@ -388,20 +248,20 @@ def test_malformed_truncated_binary_and_huge_records_become_dead_letters_also_on
     # Interleaved: a third of the trace, the bad records, the rest.
     third = len(records) // 3
     values = [v for _, v in records[:third]] + [v for _, v in bad] + [v for _, v in records[third:]]
-    expected = _expected(values)
-    expected_dead = _expected_dead(values)
+    expected = expected_rows(values)
+    expected_dead = expected_dead_letters(values)
     assert {"too_large", "invalid_json", "invalid_utf8"} <= {r for r, _ in expected_dead}
-    job = _Job(
-        _job_args(
+    job = Job(
+        job_args(
             kafka_bootstrap, topic, fresh_keyspace.keyspace, f"--dead_letter_topic={dead_topic}"
         ),
         tmp_path / "job.log",
     )
     try:
         time.sleep(4)
-        _publish(kafka_bootstrap, topic, records[:third])
-        _publish(kafka_bootstrap, topic, by_partition=bad)
-        _publish(kafka_bootstrap, topic, records[third:], _advance_records(advance_ms))
+        publish(kafka_bootstrap, topic, records[:third])
+        publish(kafka_bootstrap, topic, by_partition=bad)
+        publish(kafka_bootstrap, topic, records[third:], advance_records(advance_ms))
         _assert_rows(fresh_keyspace, expected, advance_ms - 60_000, job)
         stored = _wait_for(lambda: _dead_rows(fresh_keyspace) == expected_dead, 30, job)
         assert stored, (len(_dead_rows(fresh_keyspace)), len(expected_dead))
@@ -421,7 +281,7 @@ def test_malformed_truncated_binary_and_huge_records_become_dead_letters_also_on
         by_id[obj["dead_letter_id"]] = obj
     assert set(by_id) == set(rows)
     for dead_id, obj in by_id.items():
-        assert obj == _export("dead_letters", rows[dead_id])
+        assert obj == export("dead_letters", rows[dead_id])
     assert list(obj) == [name for name, _ in TABLES["dead_letters"].columns]
 
 
@@ -444,13 +304,13 @@ def _consume(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
 
 
 def test_a_rate_cap_waits_and_never_drops(kafka_bootstrap, fresh_topic, fresh_keyspace, tmp_path):
-    records, advance_ms = _trace(count=400, seed=44)
-    expected = _expected([v for _, v in records])
+    records, advance_ms = trace(count=400, seed=44)
+    expected = expected_rows([v for _, v in records])
     topic = fresh_topic(partitions=PARTITIONS)
-    _publish(kafka_bootstrap, topic, records, _advance_records(advance_ms))  # a backlog at start
+    publish(kafka_bootstrap, topic, records, advance_records(advance_ms))  # a backlog at start
     started = time.monotonic()
-    job = _Job(
-        _job_args(kafka_bootstrap, topic, fresh_keyspace.keyspace, "--max_events_per_second=60"),
+    job = Job(
+        job_args(kafka_bootstrap, topic, fresh_keyspace.keyspace, "--max_events_per_second=60"),
         tmp_path / "job.log",
     )
     try:
