@@ -28,6 +28,7 @@ FLINK_MINOR = "1.20"
 FN_API_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 BATCH_DEFAULT_RUNNER = FN_API_RUNNER
 STREAMING_DEFAULT_RUNNER = "PrismRunner"
+STREAM_DEADLINE_S = 10 * 365 * 24 * 3600  # a streaming job's job-service streams: effectively none
 RUNNER_ALIASES = {"FnApiRunner": FN_API_RUNNER, "embedded": STREAMING_DEFAULT_RUNNER}
 
 
@@ -90,6 +91,10 @@ def runner_args(args: list[str], *, streaming: bool) -> list[str]:
                 f"Prism binary not found at {binary}: run `bash stack/prism.sh fetch` (builds it with Go) "
                 "or pass --prism_location")
         out.append(f"--prism_location={binary}")
+    if runner == "PrismRunner" and streaming and not _has(out, "job_server_timeout"):
+        # Beam uses it as the gRPC deadline of the job's state and message streams: the default 300 s
+        # ended every streaming job on Prism after 5 minutes (measured, DEADLINE_EXCEEDED).
+        out.append(f"--job_server_timeout={STREAM_DEADLINE_S}")
     if runner == "FlinkRunner":
         out = _flink_args(out, streaming)
     return out

@@ -73,6 +73,7 @@ def test_streaming_default_is_prism_from_the_cache(prism):
         "--runner=PrismRunner",
         "--streaming",
         f"--prism_location={prism}",
+        "--job_server_timeout=315360000",  # not Beam's 300 s, which ended streams after 5 min
     ]
 
 
@@ -82,6 +83,7 @@ def test_streaming_default_keeps_other_args_and_one_streaming_flag(prism):
         "--streaming",
         "--runner=PrismRunner",
         f"--prism_location={prism}",
+        "--job_server_timeout=315360000",
     ]
 
 
@@ -100,6 +102,7 @@ def test_prism_location_given_skips_the_cache(cache):
         "--prism_location=/opt/prism",
         "--runner=PrismRunner",
         "--streaming",
+        "--job_server_timeout=315360000",
     ]
 
 
@@ -126,6 +129,7 @@ def test_embedded_alias_is_prism(prism):
         "--runner=PrismRunner",
         "--streaming",
         f"--prism_location={prism}",
+        "--job_server_timeout=315360000",
     ]
 
 
