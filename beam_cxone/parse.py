@@ -330,6 +330,16 @@ def parse_object(obj: dict, settings: ParseSettings) -> Interaction | CustomerUp
     return _interaction(obj, event_id, event_time_ms, settings)
 
 
+def record_identity(payload: bytes | None, settings: ParseSettings) -> tuple[str, int] | None:
+    """(event id, event time ms) of a valid record, None for one that will be a dead letter: what
+    the streaming read needs for its watermark, lateness and duplicate checks."""
+    try:
+        record = parse_object(decode_object(payload, settings.max_record_bytes), settings)
+    except Rejected:
+        return None
+    return record.event_id, record.event_time_ms
+
+
 def dead_letter_for(raw: RawRecord, stage: str, reason: str) -> DeadLetter:
     """A dead letter for a raw record: the payload capped, undecodable bytes escaped."""
     payload = raw.payload or b""

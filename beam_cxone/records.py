@@ -54,7 +54,8 @@ class RawRecord:
     `order` ranks records of one source for "first seen wins" in batch; `source_time_ms` is the
     Kafka record timestamp or the file's modification time, the deterministic `recorded_at` of a
     dead letter; `late` is set by the streaming read when the record is behind its watermark by
-    more than the allowed lateness.
+    more than the allowed lateness; `duplicate` when the read saw its event id before in the same
+    partition (`beam_cxone.first_seen`).
     """
 
     payload: bytes | None
@@ -62,6 +63,7 @@ class RawRecord:
     source_time_ms: int
     order: tuple[str, int] = ("", 0)
     late: bool = False
+    duplicate: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

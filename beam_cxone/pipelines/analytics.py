@@ -55,8 +55,7 @@ def dead_letter_row(letter: DeadLetter) -> dict:
 
 def build_analytics(raw: beam.PCollection, cfg: AnalyticsConfig, *, streaming: bool) -> Results:
     """RawRecord -> Results. Labels of stateful steps are savepoint keys: keep them stable."""
-    routed = raw | "ParseAndRoute" >> ParseAndRoute(
-        cfg.parse_settings, streaming=streaming, dedup_ttl_s=cfg.dedup_ttl_s)
+    routed = raw | "ParseAndRoute" >> ParseAndRoute(cfg.parse_settings, streaming=streaming)
     volumes = routed.interactions | "CountVolumes" >> CountVolumes(
         cfg.window_size_s, cfg.allowed_lateness_s, streaming=streaming)
     customers = routed.interactions | "JoinProfilesAndDetectPatterns" >> JoinProfilesAndDetectPatterns(

@@ -19,26 +19,23 @@ from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam import pvalue
-from apache_beam.coders import PickleCoder
-from apache_beam.coders import VarIntCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import BagStateSpec
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from apache_beam.transforms.userstate import TimerSpec
 from apache_beam.transforms.userstate import on_timer
 
 from beam_cxone.records import CustomerUpdate
-from beam_cxone.records import EnrichedInteraction
 from beam_cxone.records import Interaction
-from beam_cxone.records import event_order
 from beam_cxone.transforms.join import PATTERN_OUTCOMES
 from beam_cxone.transforms.join import join_customer
-from beam_cxone.transforms.join import profile_at
-from beam_cxone.transforms.join import profile_row
-from beam_cxone.transforms.join import prune_history
 from beam_cxone.transforms.patterns import PatternSpec
 from beam_cxone.transforms.patterns import detect
+from beam_cxone.transforms.timeline import Timeline
+from beam_cxone.transforms.timeline import TimelineCoder
+from beam_cxone.transforms.timeline import TimelineRules
+from beam_cxone.transforms.timeline import interaction_entry
+from beam_cxone.transforms.timeline import update_entry
 from beam_cxone.transforms.timing import Finality
 from beam_cxone.transforms.timing import to_ms
 from beam_cxone.transforms.timing import to_timestamp
@@ -47,19 +44,18 @@ __all__ = ["CustomerOutputs", "JoinProfilesAndDetectPatterns"]
 
 ALERTS = "alerts"
 PROFILE_ROWS = "profile_rows"
-ENRICHED = "enriched"
 
 
 class CustomerOutputs(NamedTuple):
     alerts: beam.PCollection  # pattern_alerts rows
     profile_rows: beam.PCollection  # customer_profiles rows
-    enriched: beam.PCollection  # EnrichedInteraction: the temporal join's result, for inspection
 
 
 class _Counters:
     def __init__(self):
         self.alerts = Metrics.counter("patterns", "alerts")
         self.joined = Metrics.counter("join", "interactions_joined")
+        self.duplicates = Metrics.counter("dedup", "duplicates_dropped")
 
 
 def _stamped(alerts: list[dict]) -> list[dict]:
@@ -68,110 +64,60 @@ def _stamped(alerts: list[dict]) -> list[dict]:
 
 
 class _CustomerTimelineFn(beam.DoFn):
-    """Keyed by customer id; input CustomerUpdate | Interaction (pattern outcomes only).
+    """Keyed by customer id; input: `timeline.interaction_entry` / `update_entry` tuples.
 
-    Main output: pattern_alerts rows. Tags PROFILE_ROWS (customer_profiles rows, on every new greatest
-    update) and ENRICHED (joined interactions).
-    State:  'profiles' bag of CustomerUpdate, pruned to what a later evaluation can need;
-            'latest'   the greatest update (for customer_profiles);
-            'pending'  bag of Interaction not yet final;
-            'steps'    the last N final pattern steps;
-            'wake_at'  ms of the one timer; 'gc_at' ms after which an idle customer is forgotten.
-    Timer:  'wake' (watermark), at the earliest of: the first pending interaction is final; the pattern
-            steps can no longer match (last step + within + lateness); the customer has been idle for
-            the profile TTL of event time. One timer, not one per purpose: Prism fires a key's timers
-            of different families out of timestamp order (measured: an expiry ran before the evaluation
-            that needed the steps), so every deadline is checked in order at each wake-up.
+    Main output: pattern_alerts rows; tag PROFILE_ROWS: customer_profiles rows, on every new greatest
+    update. State: one cell, 'timeline' (see `beam_cxone.transforms.timeline`). Timer: 'wake'
+    (watermark), at the earliest of: the first pending interaction is final; the pattern steps can no
+    longer match; the customer has been idle for the profile TTL of event time. One timer, not one per
+    purpose: Prism fires a key's timers of different families out of timestamp order, so every
+    deadline is checked in order at each wake-up. The timer is set again only when the deadline
+    moves earlier, so most elements cost one state read and one write, no timer.
     """
 
-    PROFILES = BagStateSpec("profiles", PickleCoder())
-    LATEST = ReadModifyWriteStateSpec("latest", PickleCoder())
-    PENDING = BagStateSpec("pending", PickleCoder())
-    STEPS = ReadModifyWriteStateSpec("steps", PickleCoder())
-    WAKE_AT = ReadModifyWriteStateSpec("wake_at", VarIntCoder())
-    GC_AT = ReadModifyWriteStateSpec("gc_at", VarIntCoder())
+    TIMELINE = ReadModifyWriteStateSpec("timeline", TimelineCoder())
     WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
 
-    def __init__(self, spec: PatternSpec, finality: Finality, profile_ttl_ms: int):
-        self._spec = spec
-        self._finality = finality
-        self._profile_ttl_ms = profile_ttl_ms
+    def __init__(self, rules: TimelineRules):
+        self._rules = rules
         self._counters = _Counters()
 
-    def process(self, element, profiles=beam.DoFn.StateParam(PROFILES),
-                latest=beam.DoFn.StateParam(LATEST), pending=beam.DoFn.StateParam(PENDING),
-                wake_at=beam.DoFn.StateParam(WAKE_AT), gc_at=beam.DoFn.StateParam(GC_AT),
-                wake=beam.DoFn.TimerParam(WAKE)):
-        _, record = element
-        gc_due = max(gc_at.read() or 0, record.event_time_ms + self._profile_ttl_ms)
-        gc_at.write(gc_due)
-        if isinstance(record, CustomerUpdate):
-            profiles.add(record)
-            current = latest.read()
-            if current is None or event_order(record) > event_order(current):
-                latest.write(record)
-                yield pvalue.TaggedOutput(PROFILE_ROWS, profile_row(record))
-            due = gc_due
-        else:
-            pending.add(record)
-            due = self._finality.final_at(record.event_time_ms)
-        scheduled = wake_at.read()
-        if scheduled is None or due < scheduled:
-            wake_at.write(due)
+    def process(self, element, state=beam.DoFn.StateParam(TIMELINE), wake=beam.DoFn.TimerParam(WAKE)):
+        customer_id, entry = element
+        timeline = state.read() or Timeline()
+        row, duplicate = self._rules.add(timeline, customer_id, entry)
+        if duplicate:
+            self._counters.duplicates.inc()
+            return
+        if row is not None:
+            yield pvalue.TaggedOutput(PROFILE_ROWS, row)
+        due = self._rules.due(entry, timeline)
+        if timeline.wake_at is None or due < timeline.wake_at:
+            timeline.wake_at = due
             wake.set(to_timestamp(due))
+        state.write(timeline)
 
     @on_timer(WAKE)
     def on_wake(self, key=beam.DoFn.KeyParam, ts=beam.DoFn.TimestampParam,
-                profiles=beam.DoFn.StateParam(PROFILES), latest=beam.DoFn.StateParam(LATEST),
-                pending=beam.DoFn.StateParam(PENDING), steps=beam.DoFn.StateParam(STEPS),
-                wake_at=beam.DoFn.StateParam(WAKE_AT), gc_at=beam.DoFn.StateParam(GC_AT),
-                wake=beam.DoFn.TimerParam(WAKE)):
+                state=beam.DoFn.StateParam(TIMELINE), wake=beam.DoFn.TimerParam(WAKE)):
         now_ms = to_ms(ts)
-        final_at = self._finality.final_at
-        waiting = list(pending.read())
-        ready = sorted((i for i in waiting if final_at(i.event_time_ms) <= now_ms), key=event_order)
-        rest = [i for i in waiting if final_at(i.event_time_ms) > now_ms]
-        history = sorted(profiles.read(), key=event_order)
-        enriched = [EnrichedInteraction(i, *profile_at(history, i.event_time_ms)) for i in ready]
-        alerts, new_steps = detect(steps.read() or [], enriched, self._spec, key)
-        self._counters.joined.inc(len(enriched))
-        for e in enriched:
-            yield pvalue.TaggedOutput(ENRICHED, e)
+        timeline = state.read() or Timeline()
+        alerts, joined = self._rules.evaluate(timeline, key, now_ms)
+        self._counters.joined.inc(joined)
         for alert in _stamped(alerts):
             self._counters.alerts.inc()
             yield alert
-        if ready:
-            _replace(pending, rest)
-        # Every interaction still to evaluate (waiting or yet to arrive) is at or after this time.
-        _replace(profiles, prune_history(history, now_ms - self._finality.allowed_lateness_ms))
-        steps_expire = final_at(new_steps[-1].event_time_ms + self._spec.within_ms) if new_steps else None
-        if steps_expire is not None and steps_expire <= now_ms:
-            new_steps, steps_expire = [], None
-        steps.write(new_steps) if new_steps else steps.clear()
-        gc_due = gc_at.read()
-        if not rest and gc_due is not None and gc_due <= now_ms:
-            profiles.clear()
-            latest.clear()
-            gc_at.clear()
-            gc_due = None
-        deadlines = [final_at(i.event_time_ms) for i in rest]
-        # A past GC deadline waits for the pending interactions (it is checked again at their wake-up).
-        deadlines += [d for d in (steps_expire, gc_due) if d is not None and d > now_ms]
-        if deadlines:
-            wake_at.write(min(deadlines))
-            wake.set(to_timestamp(min(deadlines)))
+        timeline.wake_at = self._rules.next_wake(timeline, now_ms)
+        if timeline.wake_at is not None:
+            wake.set(to_timestamp(timeline.wake_at))
+        if timeline.is_empty():
+            state.clear()
         else:
-            wake_at.clear()
-
-
-def _replace(bag, items: list) -> None:
-    bag.clear()
-    for item in items:
-        bag.add(item)
+            state.write(timeline)
 
 
 class _CustomerBatchFn(beam.DoFn):
-    """Batch: (customer_id, all records) -> alerts; tags PROFILE_ROWS and ENRICHED."""
+    """Batch: (customer_id, all records) -> alerts; tag PROFILE_ROWS."""
 
     def __init__(self, spec: PatternSpec):
         self._spec = spec
@@ -182,8 +128,6 @@ class _CustomerBatchFn(beam.DoFn):
         enriched, row = join_customer(customer_id, list(records))
         alerts, _ = detect([], enriched, self._spec, customer_id)
         self._counters.joined.inc(len(enriched))
-        for e in enriched:
-            yield pvalue.TaggedOutput(ENRICHED, e)
         if row is not None:
             yield pvalue.TaggedOutput(PROFILE_ROWS, row)
         for alert in _stamped(alerts):
@@ -196,12 +140,20 @@ def _is_pattern_input(interaction: Interaction) -> bool:
     return bool(interaction.customer_id) and interaction.outcome in PATTERN_OUTCOMES
 
 
+def _keyed_interaction_entry(interaction: Interaction) -> tuple[str, tuple]:
+    return interaction.customer_id, interaction_entry(interaction)
+
+
+def _keyed_update_entry(update: CustomerUpdate) -> tuple[str, tuple]:
+    return update.customer_id, update_entry(update)
+
+
 def _by_customer(record: Interaction | CustomerUpdate) -> tuple[str, Any]:
     return record.customer_id, record
 
 
 class JoinProfilesAndDetectPatterns(beam.PTransform):
-    """(interactions, customer_updates) -> CustomerOutputs(alerts, profile_rows, enriched)."""
+    """(interactions, customer_updates) -> CustomerOutputs(alerts, profile_rows)."""
 
     def __init__(self, customer_updates: beam.PCollection, spec: PatternSpec = PatternSpec(), *,
                  streaming: bool, allowed_lateness_s: int = 30, profile_ttl_s: int = 30 * 24 * 3600):
@@ -215,18 +167,24 @@ class JoinProfilesAndDetectPatterns(beam.PTransform):
 
     def expand(self, interactions):
         kv = beam.typehints.KV[str, Any]
-        keyed_interactions = (interactions
-                              | "SelectPatternInputs" >> beam.Filter(_is_pattern_input)
-                              | "KeyInteractions" >> beam.Map(_by_customer).with_output_types(kv))
-        keyed_updates = self._updates | "KeyUpdates" >> beam.Map(_by_customer).with_output_types(kv)
-        merged = (keyed_interactions, keyed_updates) | "MergeByCustomer" >> beam.Flatten()
+        pattern_inputs = interactions | "SelectPatternInputs" >> beam.Filter(_is_pattern_input)
         if self._finality.streaming:
-            fn = _CustomerTimelineFn(self._spec, self._finality, self._profile_ttl_ms)
-            outputs = merged | "CustomerTimeline" >> beam.ParDo(fn).with_input_types(kv).with_outputs(
-                PROFILE_ROWS, ENRICHED, main=ALERTS)
+            entry = beam.typehints.KV[str, beam.typehints.Tuple[str, int, str, str, str]]
+            keyed_interactions = pattern_inputs | "KeyInteractions" >> beam.Map(
+                _keyed_interaction_entry).with_output_types(entry)
+            keyed_updates = self._updates | "KeyUpdates" >> beam.Map(
+                _keyed_update_entry).with_output_types(entry)
+            merged = (keyed_interactions, keyed_updates) | "MergeByCustomer" >> beam.Flatten()
+            rules = TimelineRules(self._spec, self._finality, self._profile_ttl_ms)
+            outputs = merged | "CustomerTimeline" >> beam.ParDo(
+                _CustomerTimelineFn(rules)).with_input_types(entry).with_outputs(PROFILE_ROWS, main=ALERTS)
         else:
+            keyed_interactions = pattern_inputs | "KeyInteractions" >> beam.Map(
+                _by_customer).with_output_types(kv)
+            keyed_updates = self._updates | "KeyUpdates" >> beam.Map(_by_customer).with_output_types(kv)
+            merged = (keyed_interactions, keyed_updates) | "MergeByCustomer" >> beam.Flatten()
             outputs = (merged
                        | "GroupByCustomer" >> beam.GroupByKey().with_input_types(kv)
                        | "JoinAndDetect" >> beam.ParDo(_CustomerBatchFn(self._spec)).with_outputs(
-                           PROFILE_ROWS, ENRICHED, main=ALERTS))
-        return CustomerOutputs(outputs[ALERTS], outputs[PROFILE_ROWS], outputs[ENRICHED])
+                           PROFILE_ROWS, main=ALERTS))
+        return CustomerOutputs(outputs[ALERTS], outputs[PROFILE_ROWS])

@@ -19,7 +19,7 @@ import hashlib
 from beam_cxone.records import EnrichedInteraction
 from beam_cxone.records import Outcome
 
-__all__ = ["ALERT_TYPE", "PatternSpec", "Step", "alert_id", "detect", "event_order_of"]
+__all__ = ["ALERT_TYPE", "PatternSpec", "Step", "alert_id", "detect"]
 
 ALERT_TYPE = "REPEATED_FAILURE_CALLBACK"
 
@@ -87,7 +87,3 @@ def detect(history: list[Step], ready: list[EnrichedInteraction], spec: PatternS
         steps.append(Step(event.event_time_ms, event.event_id, event.outcome))
         steps = steps[-n:]
     return alerts, steps
-
-
-def event_order_of(enriched: EnrichedInteraction) -> tuple[int, str]:
-    return enriched.interaction.event_time_ms, enriched.interaction.event_id

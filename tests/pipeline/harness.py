@@ -24,6 +24,9 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import TimestampedValue
 
 from beam_cxone.config import AnalyticsConfig
+from beam_cxone.first_seen import FirstSeen
+from beam_cxone.parse import ParseSettings
+from beam_cxone.parse import record_identity
 from beam_cxone.pipelines.analytics import build_analytics
 from beam_cxone.records import RawRecord
 from beam_cxone.tables import TABLES
@@ -159,16 +162,26 @@ def event_ms_of(record: dict | bytes) -> int | None:
     return None
 
 
-def raw_records(script: Iterable[Step], name: str = "test") -> list[RawRecord]:
-    """The script's records in arrival order, numbered from 1 (watermarks skipped)."""
+def raw_records(script: Iterable[Step], name: str = "test", flag_duplicates: bool = False) -> list[RawRecord]:
+    """The script's records in arrival order, numbered from 1 (watermarks skipped).
+
+    `flag_duplicates` (streaming): flag copies of an earlier event id as the Kafka read does, the
+    script being one partition."""
     out = []
+    first_seen = FirstSeen(AnalyticsConfig().dedup_ttl_s * 1000)
     for step in script:
         if isinstance(step, Watermark):
             continue
         late = isinstance(step, Late)
         record = step.record if late else step
         n = len(out) + 1
-        out.append(RawRecord(payload_of(record), f"{name}:{n}", SOURCE_TIME_MS, (name, n), late))
+        duplicate = False
+        if flag_duplicates and not late:
+            identity = record_identity(payload_of(record), ParseSettings())
+            if identity is not None:
+                duplicate = first_seen.is_duplicate(identity[0], identity[1], n)
+        out.append(RawRecord(payload_of(record), f"{name}:{n}", SOURCE_TIME_MS, (name, n), late,
+                             duplicate))
     return out
 
 
@@ -181,7 +194,7 @@ def make_stream(
     record) with the current watermark. `drain_to_ms`: after the script, the watermark goes on in
     DRAIN_STEP_S steps up to there before it jumps to the end of time.
     """
-    raws = iter(raw_records(script, name))
+    raws = iter(raw_records(script, name, flag_duplicates=True))
     stream = TestStream()
     watermark_ms = T0
     batch: list = []

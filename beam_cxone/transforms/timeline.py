@@ -1,0 +1,178 @@
+"""One customer's streaming state as a single value, and the pure steps that change it.
+
+The streaming `CustomerTimeline` step keeps everything it knows of a customer in ONE state cell (one read
+and at most one write per element and per timer firing; on a runner without a state cache every cell is
+a round trip), encoded with an explicit, versioned coder of primitives (`TimelineCoder`): the cell is
+the savepoint schema on Flink, so it must decode after a code change, and pickled classes would not.
+
+What it holds (times are event-time ms):
+- `history`: the customer's updates `(t, event_id, tier, region)` sorted by `(t, event_id)`, pruned to
+  what a later evaluation can need (the last one before the horizon and all after it); its last entry
+  is the greatest update, the `customer_profiles` row;
+- `pending`: interactions `(t, event_id, channel, outcome)` not final yet; a copy of an event id already
+  pending is a duplicate (duplicates are identical producer retries, and a copy of an event that is no
+  longer pending is behind the watermark by more than the lateness, so the read made it a dead letter);
+- `steps`: the last `failure_count` final pattern steps `(t, event_id, outcome)`;
+- `wake_at`: when the one watermark timer is set; `gc_at`: when an idle customer is forgotten.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+
+from apache_beam.coders import Coder
+from apache_beam.coders import FastPrimitivesCoder
+
+from beam_cxone.records import UNKNOWN
+from beam_cxone.records import CustomerUpdate
+from beam_cxone.records import EnrichedInteraction
+from beam_cxone.records import Interaction
+from beam_cxone.transforms.join import profile_row
+from beam_cxone.transforms.patterns import PatternSpec
+from beam_cxone.transforms.patterns import Step
+from beam_cxone.transforms.patterns import detect
+from beam_cxone.transforms.timing import Finality
+
+__all__ = [
+    "Timeline",
+    "TimelineCoder",
+    "TimelineRules",
+    "interaction_entry",
+    "update_entry",
+]
+
+STATE_VERSION = 1
+UPDATE = "u"
+INTERACTION = "i"
+
+
+def interaction_entry(interaction: Interaction) -> tuple:
+    """What crosses the shuffle for an interaction: primitives only (a fast, stable coder)."""
+    return (INTERACTION, interaction.event_time_ms, interaction.event_id, interaction.channel,
+            interaction.outcome)
+
+
+def update_entry(update: CustomerUpdate) -> tuple:
+    return (UPDATE, update.event_time_ms, update.event_id, update.tier, update.region)
+
+
+@dataclasses.dataclass
+class Timeline:
+    history: list = dataclasses.field(default_factory=list)
+    pending: list = dataclasses.field(default_factory=list)
+    steps: list = dataclasses.field(default_factory=list)
+    wake_at: int | None = None
+    gc_at: int | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.history or self.pending or self.steps) and self.gc_at is None
+
+
+class TimelineCoder(Coder):
+    """`Timeline` <-> bytes: a version tag and tuples of ints and strings (FastPrimitivesCoder)."""
+
+    def __init__(self):
+        self._primitives = FastPrimitivesCoder()
+
+    def encode(self, value: Timeline) -> bytes:
+        return self._primitives.encode((
+            STATE_VERSION,
+            tuple(tuple(h) for h in value.history),
+            tuple(tuple(p) for p in value.pending),
+            tuple(tuple(s) for s in value.steps),
+            -1 if value.wake_at is None else value.wake_at,
+            -1 if value.gc_at is None else value.gc_at,
+        ))
+
+    def decode(self, encoded: bytes) -> Timeline:
+        version, history, pending, steps, wake_at, gc_at = self._primitives.decode(encoded)
+        if version != STATE_VERSION:
+            raise ValueError(f"customer timeline state version {version} is not {STATE_VERSION}")
+        return Timeline(list(history), list(pending), list(steps),
+                        None if wake_at < 0 else wake_at, None if gc_at < 0 else gc_at)
+
+    def is_deterministic(self) -> bool:
+        return True
+
+    def __eq__(self, other):
+        return type(self) is type(other)
+
+    def __hash__(self):
+        return hash(type(self))
+
+
+@dataclasses.dataclass(frozen=True)
+class TimelineRules:
+    """The customer step's rules over a `Timeline`; every method is pure apart from mutating it."""
+
+    spec: PatternSpec
+    finality: Finality
+    profile_ttl_ms: int
+
+    def add(self, timeline: Timeline, customer_id: str, entry: tuple) -> tuple[dict | None, bool]:
+        """Takes one record. Returns (a customer_profiles row when the greatest update changed,
+        whether the record was a duplicate)."""
+        kind, t, event_id = entry[0], entry[1], entry[2]
+        timeline.gc_at = max(timeline.gc_at or 0, t + self.profile_ttl_ms)
+        if kind == UPDATE:
+            item = tuple(entry[1:])
+            k = bisect.bisect_left(timeline.history, item)
+            if k < len(timeline.history) and timeline.history[k][:2] == item[:2]:
+                return None, True
+            timeline.history.insert(k, item)
+            if k < len(timeline.history) - 1:
+                return None, False
+            t, event_id, tier, region = item
+            return profile_row(CustomerUpdate(event_id, t, customer_id, tier, region)), False
+        if any(p[1] == event_id and p[0] == t for p in timeline.pending):
+            return None, True
+        timeline.pending.append(tuple(entry[1:]))
+        return None, False
+
+    def due(self, entry: tuple, timeline: Timeline) -> int:
+        """The wake-up this record needs: its finality (interaction) or the idle GC (update)."""
+        if entry[0] == UPDATE:
+            return timeline.gc_at
+        return self.finality.final_at(entry[1])
+
+    def evaluate(self, timeline: Timeline, customer_id: str, now_ms: int) -> tuple[list[dict], int]:
+        """The watermark reached `now_ms`: evaluates the final interactions in (eventTime, eventId)
+        order (join, then pattern), prunes and expires state. Returns the alert rows (without
+        `detected_at`) and how many interactions were joined."""
+        final_at = self.finality.final_at
+        ready = sorted(p for p in timeline.pending if final_at(p[0]) <= now_ms)
+        if ready:
+            timeline.pending = [p for p in timeline.pending if final_at(p[0]) > now_ms]
+        history = timeline.history
+        times = [h[0] for h in history]
+        enriched = []
+        for t, event_id, channel, outcome in ready:
+            k = bisect.bisect_right(times, t)
+            tier, region = (history[k - 1][2], history[k - 1][3]) if k else (UNKNOWN, UNKNOWN)
+            enriched.append(EnrichedInteraction(
+                Interaction(event_id, t, "", "", customer_id, channel, "", outcome), tier, region))
+        steps = [Step(*s) for s in timeline.steps]
+        alerts, new_steps = detect(steps, enriched, self.spec, customer_id)
+        # Every interaction still to evaluate (waiting or yet to arrive) is at or after this time.
+        horizon = now_ms - self.finality.allowed_lateness_ms
+        k = bisect.bisect_left(times, horizon)
+        timeline.history = history[max(0, k - 1):]
+        steps_expire = final_at(new_steps[-1].event_time_ms + self.spec.within_ms) if new_steps else None
+        if steps_expire is not None and steps_expire <= now_ms:
+            new_steps, steps_expire = [], None
+        timeline.steps = [(s.event_time_ms, s.event_id, s.outcome) for s in new_steps]
+        if not timeline.pending and timeline.gc_at is not None and timeline.gc_at <= now_ms:
+            timeline.history, timeline.steps, timeline.gc_at = [], [], None
+        return alerts, len(enriched)
+
+    def next_wake(self, timeline: Timeline, now_ms: int) -> int | None:
+        """The earliest deadline after `now_ms`: a pending interaction's finality, the steps'
+        expiry, or the idle GC (a past GC deadline waits for the pending interactions)."""
+        final_at = self.finality.final_at
+        deadlines = [final_at(p[0]) for p in timeline.pending]
+        if timeline.steps:
+            deadlines.append(final_at(timeline.steps[-1][0] + self.spec.within_ms))
+        if timeline.gc_at is not None and timeline.gc_at > now_ms:
+            deadlines.append(timeline.gc_at)
+        return min(deadlines) if deadlines else None
