@@ -16,7 +16,7 @@ record at or after each), read in the Kafka read's bounded mode. A backfill neve
 a consumer group unless `--group_id` is given: the streaming job's group must not move.
 
 Runners: the FnApiRunner by default (the fastest of the DirectRunner family that runs the splittable
-Kafka read; the BundleBasedDirectRunner cannot, see STACK.md). `--runner=FlinkRunner` (batch: no
+Kafka read; the BundleBasedDirectRunner cannot, see docs/STACK.md). `--runner=FlinkRunner` (batch: no
 `--streaming`) needs Beam's Flink job-server jar (`beam_cxone.runners.profiles` says where it is
 looked for and fails with that message when it is missing).
 

@@ -1,4 +1,4 @@
-"""Typed settings of the analytics (PIPELINE.md defaults), separate from argparse so that transforms and
+"""Typed settings of the analytics (docs/SEMANTICS.md defaults), separate from argparse so that transforms and
 tests build them directly."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Deterministic synthetic CXone envelope-v1 streams (EVENTS.md) for tests, benchmarks and demos.
+"""Deterministic synthetic CXone envelope-v1 streams (docs/RECORDS.md) for tests, benchmarks and demos.
 
 Why synthetic: every rule of the record contract can be exercised at volume without a CXone tenant.
-The stream mixes every encoding EVENTS.md accepts (RFC 3339 with `Z`, a numeric offset, micro- and
+The stream mixes every encoding docs/RECORDS.md accepts (RFC 3339 with `Z`, a numeric offset, micro- and
 nanoseconds, epoch milliseconds; explicit channels, media type ids and names, digital + SMS; the
 original tutorial's records), malformed records, producer-retry duplicates, bounded event-time
 disorder, and injected REPEATED_FAILURE_CALLBACK bursts on both sides of every boundary.
@@ -143,7 +143,7 @@ class GeneratorConfig:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class GeneratedRecord:
-    """One Kafka record: key (masterContactId or customerId, EVENTS.md) and the raw value."""
+    """One Kafka record: key (masterContactId or customerId, docs/RECORDS.md) and the raw value."""
 
     key: bytes | None
     value: bytes
@@ -434,7 +434,7 @@ class _Stream:
         self._push(t, obj["interactionId"].encode(), dumps(obj))
 
     def _outcome_extra(self, outcome: str) -> tuple[str, dict | None]:
-        """eventType and fields for an outcome, in one of the encodings EVENTS.md accepts."""
+        """eventType and fields for an outcome, in one of the encodings docs/RECORDS.md accepts."""
         r = self._r
         if outcome == "C":
             return "CALLBACK_REQUESTED", None

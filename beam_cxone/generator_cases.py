@@ -8,7 +8,7 @@ tables:
   boundary, with the number of alerts the spec expects for the burst's customer
   (`PATTERN_SCENARIOS`, which the tests check the pipeline against);
 - `malformed_value`: the malformed-record catalogue; each entry turns a valid interaction into a
-  record that must become a dead letter under EVENTS.md.
+  record that must become a dead letter under docs/RECORDS.md.
 
 Randomness comes only from the `r` the stream passes in (`random.Random(seed).random`), and the order
 of every table is part of the generator's output: append to a table, never reorder it.
@@ -107,7 +107,7 @@ PATTERN_SCENARIOS: dict[str, int] = {name: expected for name, (_, expected) in S
 SCENARIO_NAMES = tuple(SCENARIOS)
 
 
-# -- malformed material: each one is a dead letter under EVENTS.md -------------------------------
+# -- malformed material: each one is a dead letter under docs/RECORDS.md -------------------------
 
 _DROP = object()  # as a break's value: the field is removed
 _GARBAGE = (

@@ -1,4 +1,4 @@
-"""The record contract of EVENTS.md as pure functions: raw bytes in, one typed record or one dead letter out.
+"""The record contract of docs/RECORDS.md as pure functions: raw bytes in, one typed record or one dead letter out.
 
 No Beam here: every rule is table-tested directly, and the same function serves the streaming read
 (event time for watermarks), the router and the batch path.
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 DEFAULT_FAILURE_REASONS = ("Abandoned", "Refused", "Failed", "Busy", "No Answer")
-# A dead letter keeps at most this much of the raw text (EVENTS.md).
+# A dead letter keeps at most this much of the raw text (docs/RECORDS.md).
 PAYLOAD_CAP_BYTES = 64 * 1024
 # Larger records are dead letters before any decoding: one huge value must not stall a reader.
 DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
@@ -314,7 +314,7 @@ def _customer_update(obj: dict, event_id: str, event_time_ms: int) -> CustomerUp
 
 
 def parse_object(obj: dict, settings: ParseSettings) -> Interaction | CustomerUpdate:
-    """Apply every rule of EVENTS.md to a decoded object; raises Rejected on the first broken rule."""
+    """Apply every rule of docs/RECORDS.md to a decoded object; raises Rejected on the first broken rule."""
     _check_schema_version(obj)
     record_type = _present(obj, "recordType")
     if record_type is None:

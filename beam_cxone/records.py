@@ -26,7 +26,7 @@ UNKNOWN = "UNKNOWN"
 
 
 class Channel(str, enum.Enum):
-    """The channels of EVENTS.md; their values are what the tables store."""
+    """The channels of docs/RECORDS.md; their values are what the tables store."""
 
     VOICE = "voice"
     CHAT = "chat"
@@ -38,7 +38,7 @@ class Channel(str, enum.Enum):
 
 
 class Outcome(str, enum.Enum):
-    """What an interaction record means to the pattern detector (EVENTS.md, "Outcome")."""
+    """What an interaction record means to the pattern detector (docs/RECORDS.md, "Outcome")."""
 
     CALLBACK = "CALLBACK"
     FAILURE = "FAILURE"
@@ -68,7 +68,7 @@ class RawRecord:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Interaction:
-    """A valid interaction record (EVENTS.md), after aliases and defaults are resolved."""
+    """A valid interaction record (docs/RECORDS.md), after aliases and defaults are resolved."""
 
     event_id: str
     event_time_ms: int

@@ -11,7 +11,7 @@ customers with most pattern alerts (`alert_time` in the range) and dead letters 
 1200x700 px (matplotlib on the Agg backend: no display needed).
 
 Reads: with both bounds and at most MAX_PARTITION_DAYS days between them, only the partitions of
-the range: `interaction_volumes` per (channel, day) for every channel of EVENTS.md and
+the range: `interaction_volumes` per (channel, day) for every channel of docs/RECORDS.md and
 `dead_letters` per day, each with a clustering-column range. `pattern_alerts` is partitioned by
 customer, so it is read whole (only the columns the report needs) and filtered here, as every table
 is when a bound is missing.

@@ -189,7 +189,7 @@ def render_png(data: ReportData, path: str, *, title: str) -> None:
 
 
 def _channel_colour(channel: str) -> str:
-    """The same colour for a channel in every chart (tab10 in the order of EVENTS.md)."""
+    """The same colour for a channel in every chart (tab10 in the order of docs/RECORDS.md)."""
     palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
     known = [c.value for c in Channel]
     return palette[known.index(channel)] if channel in known else "#7f7f7f"

@@ -1,4 +1,4 @@
-"""The four result tables of PIPELINE.md: one description serves the Cassandra DDL, the Cassandra
+"""The four result tables of docs/SEMANTICS.md: one description serves the Cassandra DDL, the Cassandra
 writer and the JSON Lines export, so their columns cannot drift apart.
 
 A row is a plain dict keyed by column name. Inside the pipeline, `timestamp` columns hold integer epoch

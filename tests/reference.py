@@ -1,4 +1,4 @@
-"""An independent, brute-force reference of PIPELINE.md "Semantics" for tests.
+"""An independent, brute-force reference of docs/SEMANTICS.md for tests.
 
 It shares nothing with the pipeline's transforms: whole-trace sorts and scans instead of state,
 timers and windows, so a test can state expected rows without asking the code under test.

@@ -1,4 +1,4 @@
-"""Small hand-made traces, one per rule of PIPELINE.md "Semantics", with hand-computed expected rows.
+"""Small hand-made traces, one per rule of docs/SEMANTICS.md, with hand-computed expected rows.
 
 Each scenario is a script (records and watermark steps in arrival order, see harness.py) and the rows
 the rule requires, written by hand with the reasoning in a comment. Times are seconds after T0

@@ -1,4 +1,4 @@
-"""Tier 4: streaming and batch compute the same rows (PIPELINE.md "Semantics": identical in both).
+"""Tier 4: streaming and batch compute the same rows (docs/SEMANTICS.md: identical in both).
 
 A generated trace (every encoding, duplicates, malformed records, pattern bursts on every boundary)
 goes (a) through the batch path in its source order and (b) through a TestStream in a seeded random

@@ -1,4 +1,4 @@
-"""Tier 4: every rule of PIPELINE.md "Semantics" on the streaming graph, driven by a TestStream.
+"""Tier 4: every rule of docs/SEMANTICS.md on the streaming graph, driven by a TestStream.
 
 Each scenario (scenarios.py) states its expected rows by hand; the final rows (last version per
 primary key, as the Cassandra upserts leave them) must equal them and tests/reference.py's rows for
@@ -187,8 +187,9 @@ IDLE_DAYS = 31 * 24 * 3600  # seconds: past the default profile TTL of 30 days
     reason=(
         "BUG (spec conflict): with the default profile_ttl_s (30 days) the streaming join forgets "
         "the profile of a customer idle for more than 30 days of event time (the idle GC clears "
-        "'profiles'), so its next interaction joins UNKNOWN while batch and PIPELINE.md Semantics 3 "
-        "give the greatest update not after it; Semantics 6 says defaults never change a result."
+        "'profiles'), so its next interaction joins UNKNOWN while batch gives the greatest update not "
+        "after it (docs/SEMANTICS.md, 'Profile join'), and state bounds with their defaults must "
+        "never change a result ('State is bounded')."
     ),
 )
 def test_a_customer_back_after_31_idle_days_keeps_its_profile():

@@ -196,7 +196,7 @@ def test_distinct_counts_merge_is_exact():
 
 
 def test_distinct_counts_contact_with_many_events():
-    # One contact's several events: 1 interaction, N events (PIPELINE.md rule 2).
+    # One contact's several events: 1 interaction, N events (docs/SEMANTICS.md, "Interaction volumes").
     fn = DistinctCountsFn()
     acc = fn.create_accumulator()
     for event in ("started", "changed", "ended"):

@@ -1,7 +1,7 @@
 """The synthetic stream generator: determinism, shape, and the properties other tests rely on.
 
 Every check reads the records back through `parse_record`, so the generator is judged by the
-contract (EVENTS.md) and never by its own idea of what it wrote.
+contract (docs/RECORDS.md) and never by its own idea of what it wrote.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def big() -> tuple[list[GeneratedRecord], list]:
 
 
 def _matches(parsed: list) -> dict[str, int]:
-    """Brute-force REPEATED_FAILURE_CALLBACK (PIPELINE.md): alerts per customer, first copy counts."""
+    """Brute-force REPEATED_FAILURE_CALLBACK (docs/SEMANTICS.md): alerts per customer, first copy counts."""
     first: dict[str, Interaction] = {}
     for rec in parsed:
         if isinstance(rec, Interaction) and rec.event_id not in first:

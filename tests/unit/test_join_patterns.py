@@ -1,5 +1,5 @@
 """The temporal join (profile_at, prune_history, join_customer) and the REPEATED_FAILURE_CALLBACK
-detector (detect, PatternSpec, alert_id) as pure functions (tier 1). PIPELINE.md rules 3 and 4.
+detector (detect, PatternSpec, alert_id) as pure functions (tier 1). docs/SEMANTICS.md, the profile join and the pattern.
 
 Times are small epoch ms; F = FAILURE, S = SUCCESS, C = CALLBACK. Default spec: 3 failures, within 30 s.
 """
@@ -464,7 +464,7 @@ def test_pattern_spec_validation(kwargs, message):
 
 
 def test_pattern_spec_defaults():
-    # PIPELINE.md defaults: 3 failures, within 30 s, REPEATED_FAILURE_CALLBACK.
+    # docs/SEMANTICS.md defaults: 3 failures, within 30 s, REPEATED_FAILURE_CALLBACK.
     assert (SPEC.failure_count, SPEC.within_ms, SPEC.alert_type) == (
         3,
         30_000,

@@ -250,7 +250,7 @@ def test_analytics_config_parse_settings():
 
 
 def test_analytics_config_defaults():
-    # PIPELINE.md defaults.
+    # docs/SEMANTICS.md defaults.
     cfg = AnalyticsConfig()
     assert (
         cfg.window_size_s,

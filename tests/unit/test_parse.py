@@ -1,4 +1,4 @@
-"""EVENTS.md, rule by rule, against `parse_record` (tier 1: pure functions, no Beam).
+"""docs/RECORDS.md, rule by rule, against `parse_record` (tier 1: pure functions, no Beam).
 
 Every expected value is written by hand here. Time anchors (checked with `date -u -d @SECONDS`):
   T0 = 1_795_860_000_000 ms = 2026-11-28T10:00:00Z
@@ -226,7 +226,7 @@ def test_event_id_null_hashes_record_including_the_null():
 
 
 def test_event_id_empty_string_reads_as_missing():
-    # The implementation treats "" as missing (EVENTS.md is silent; see report).
+    # The implementation treats "" as missing (docs/RECORDS.md, "Common fields").
     canonical = (
         '{"agentName":"Zoë","channel":"voice","contactId":"c1","eventId":"",'
         '"eventTime":1795860000000,"eventType":"CONTACT_STARTED"}'
@@ -761,7 +761,7 @@ def test_flags_of_wrong_type(overrides):
     ],
 )
 def test_tutorial_record_with_wrong_typed_flag_is_dead_letter(overrides):
-    # EVENTS.md: "has a field of the wrong type ... becomes one dead letter" (tutorial records too;
+    # docs/RECORDS.md: a checked field of the wrong type is a dead letter (tutorial records too;
     # the same record with eventType CONTACT_ENDED is a wrong_type dead letter).
     out = parse(_bytes(_obj(BASE, overrides)))
     assert isinstance(out, DeadLetter)

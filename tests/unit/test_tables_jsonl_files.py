@@ -1,4 +1,4 @@
-"""Result tables (PIPELINE.md), the JSON Lines export format and the JSON Lines file reader (tier 1).
+"""Result tables (docs/SEMANTICS.md), the JSON Lines export format and the JSON Lines file reader (tier 1).
 
 Anchors (checked with `date -u -d @SECONDS`):
   1_795_860_000_000 ms = 2026-11-28T10:00:00Z
@@ -77,12 +77,12 @@ def test_iso_date(ms, day):
 
 
 # ---------------------------------------------------------------------------------------------
-# Table descriptions against PIPELINE.md's DDL
+# Table descriptions against the DDL of docs/SEMANTICS.md
 # ---------------------------------------------------------------------------------------------
 
 
 def test_tables_match_pipeline_ddl():
-    # Column names and types in DDL order, and the primary keys, copied from PIPELINE.md.
+    # Column names and types in DDL order, and the primary keys, copied from docs/SEMANTICS.md.
     assert KEYSPACE == "cxone_analytics"
     assert set(TABLES) == {
         "interaction_volumes",
