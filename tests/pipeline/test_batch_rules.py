@@ -31,13 +31,11 @@ from tests.pipeline.scenarios import mixed_out_of_order
 from tests.reference import raw_lines
 from tests.reference import reference
 
-EXAMPLES = "/work/shared/examples"
-TRACE_SMALL = os.path.join(EXAMPLES, "trace_small.jsonl")
-EXPECTED_SMALL = os.path.join(EXAMPLES, "expected_small")
+# The worked example lives in the repository (tests/data/worked_example/README.md): it always runs.
+EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "worked_example")
+TRACE_SMALL = os.path.normpath(os.path.join(EXAMPLE, "trace_small.jsonl"))
+EXPECTED_SMALL = os.path.normpath(os.path.join(EXAMPLE, "expected_small"))
 RUNNERS = pytest.mark.parametrize("options", [FN_API, BUNDLE_BATCH], ids=["fnapi", "bundle"])
-needs_examples = pytest.mark.skipif(
-    not os.path.exists(TRACE_SMALL), reason="the shared worked example is not here"
-)
 
 
 def dead_triples(run: Run) -> list[tuple[int, str, str]]:
@@ -97,7 +95,6 @@ def _check_example(run: Run) -> None:
     assert len({row["dead_letter_id"] for row in dead}) == len(dead)
 
 
-@needs_examples
 def test_example_trace_from_the_file_source_equals_the_expected_rows():
     run = run_graph(FN_API, ReadJsonLines(TRACE_SMALL), AnalyticsConfig(), streaming=False)
     _check_example(run)
@@ -106,14 +103,12 @@ def test_example_trace_from_the_file_source_equals_the_expected_rows():
     }
 
 
-@needs_examples
 def test_example_trace_on_the_bundle_runner_equals_the_expected_rows():
     with open(TRACE_SMALL, "rb") as f:
         raws = raw_lines(f.read().split(b"\n"))
     _check_example(run_batch(raws, options=BUNDLE_BATCH))
 
 
-@needs_examples
 def test_the_reference_agrees_with_the_worked_example():
     """No pipeline: tests/reference.py and the example's independent implementation agree."""
     with open(TRACE_SMALL, "rb") as f:
