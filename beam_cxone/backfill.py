@@ -51,7 +51,7 @@ from tqdm import tqdm
 
 from beam_cxone import options as opts
 from beam_cxone import templates
-from beam_cxone.io.kafka_read import KafkaReadConfig
+from beam_cxone.io.kafka import KafkaReadConfig
 from beam_cxone.metrics_report import format_metrics
 from beam_cxone.pipelines.jobs import SinkConfig
 from beam_cxone.runners.profiles import RunnerSetupError
@@ -68,7 +68,7 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 # Labels of the sources in `build_backfill`: the progress branch hangs off their output.
 _READ_LABELS = ("ReadFiles", "ReadKafkaRange")
-# Namespaces of their `records_read` counters (beam_cxone.io.files, beam_cxone.io.kafka_read).
+# Namespaces of their `records_read` counters (beam_cxone.io.files, beam_cxone.io.kafka.read).
 _READ_METRIC_NAMESPACES = ("files", "kafka_read")
 # Elements a counting DoFn collects before publishing them: keeps the lock off the per-record path.
 _COUNT_BATCH = 256
@@ -200,12 +200,12 @@ def kafka_range_records(cfg: KafkaReadConfig) -> dict[int, tuple[int, int]]:
     """Per partition, the [start, stop) offsets a bounded read of cfg covers (records, control
     records included). ValueError when the topic does not exist."""
     # The read's own restriction provider: the very offsets the pipeline will read.
-    from beam_cxone.io.kafka_read import _PartitionOffsets
-    from beam_cxone.io.kafka_read import _partitions_of
+    from beam_cxone.io.kafka import PartitionOffsets
+    from beam_cxone.io.kafka import partitions_of
 
-    offsets = _PartitionOffsets(cfg)
+    offsets = PartitionOffsets(cfg)
     ranges = {}
-    for partition in _partitions_of(cfg):
+    for partition in partitions_of(cfg):
         r = offsets.initial_restriction(partition)
         ranges[partition.partition] = (r.start, r.stop)
     return ranges

@@ -12,8 +12,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_cxone.config import AnalyticsConfig
 from beam_cxone.io.cassandra_write import CassandraConfig
-from beam_cxone.io.kafka_read import DeadLetterTopicConfig
-from beam_cxone.io.kafka_read import KafkaReadConfig
+from beam_cxone.io.kafka import DeadLetterTopicConfig
+from beam_cxone.io.kafka import KafkaReadConfig
 from beam_cxone.parse import DEFAULT_FAILURE_REASONS
 from beam_cxone.parse import DEFAULT_MAX_RECORD_BYTES
 from beam_cxone.parse import Rejected

@@ -13,8 +13,8 @@ from tqdm import tqdm
 from beam_cxone.generator import GeneratorConfig
 from beam_cxone.generator import generate
 from beam_cxone.generator import write_jsonl
-from beam_cxone.io.kafka_read import create_topic
-from beam_cxone.io.kafka_read import publish
+from beam_cxone.io.kafka import create_topic
+from beam_cxone.io.kafka import publish
 
 __all__ = ["run_generate_command"]
 

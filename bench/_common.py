@@ -33,7 +33,7 @@ from beam_cxone.io.cassandra_schema import drop_keyspace  # noqa: E402
 from beam_cxone.io.cassandra_write import CassandraConfig  # noqa: E402
 from beam_cxone.io.cassandra_write import open_session  # noqa: E402
 from beam_cxone.io.cassandra_write import row_from_cql  # noqa: E402
-from beam_cxone.io.kafka_read import create_topic  # noqa: E402
+from beam_cxone.io.kafka import create_topic  # noqa: E402
 from beam_cxone.tables import TABLES  # noqa: E402
 
 KAFKA = "127.0.0.1:9092"

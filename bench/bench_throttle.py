@@ -29,11 +29,11 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from beam_cxone.generator import GeneratorConfig  # noqa: E402
 from beam_cxone.generator import generate  # noqa: E402
-from beam_cxone.io.kafka_read import KafkaReadConfig  # noqa: E402
-from beam_cxone.io.kafka_read import ReadFromKafka  # noqa: E402
-from beam_cxone.io.kafka_read import create_topic  # noqa: E402
-from beam_cxone.io.kafka_read import end_offsets  # noqa: E402
-from beam_cxone.io.kafka_read import publish  # noqa: E402
+from beam_cxone.io.kafka import KafkaReadConfig  # noqa: E402
+from beam_cxone.io.kafka import ReadFromKafka  # noqa: E402
+from beam_cxone.io.kafka import create_topic  # noqa: E402
+from beam_cxone.io.kafka import end_offsets  # noqa: E402
+from beam_cxone.io.kafka import publish  # noqa: E402
 from beam_cxone.runners.profiles import runner_args  # noqa: E402
 
 

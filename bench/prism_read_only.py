@@ -17,7 +17,7 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from beam_cxone import options as opts  # noqa: E402
-from beam_cxone.io.kafka_read import ReadFromKafka  # noqa: E402
+from beam_cxone.io.kafka import ReadFromKafka  # noqa: E402
 from beam_cxone.runners.profiles import runner_args  # noqa: E402
 
 

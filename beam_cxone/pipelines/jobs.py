@@ -14,10 +14,10 @@ from beam_cxone.io.cassandra_write import CassandraConfig
 from beam_cxone.io.cassandra_write import WriteToCassandra
 from beam_cxone.io.files import ReadJsonLines
 from beam_cxone.io.jsonl import WriteJsonLines
-from beam_cxone.io.kafka_read import DeadLetterTopicConfig
-from beam_cxone.io.kafka_read import KafkaReadConfig
-from beam_cxone.io.kafka_read import ReadFromKafka
-from beam_cxone.io.kafka_read import WriteDeadLettersToKafka
+from beam_cxone.io.kafka import DeadLetterTopicConfig
+from beam_cxone.io.kafka import KafkaReadConfig
+from beam_cxone.io.kafka import ReadFromKafka
+from beam_cxone.io.kafka import WriteDeadLettersToKafka
 from beam_cxone.pipelines.analytics import Results
 from beam_cxone.pipelines.analytics import build_analytics
 

@@ -18,7 +18,7 @@ import pytest
 from beam_cxone.io.cassandra_schema import create_schema
 from beam_cxone.io.cassandra_schema import drop_keyspace
 from beam_cxone.io.cassandra_write import CassandraConfig
-from beam_cxone.io.kafka_read import create_topic
+from beam_cxone.io.kafka import create_topic
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 

@@ -26,9 +26,9 @@ from kafka import TopicPartition
 
 from beam_cxone.generator import GeneratorConfig
 from beam_cxone.io.cassandra_schema import read_rows
-from beam_cxone.io.kafka_read import KafkaPartition
-from beam_cxone.io.kafka_read import KafkaReadConfig
-from beam_cxone.io.kafka_read import _PartitionOffsets
+from beam_cxone.io.kafka import KafkaPartition
+from beam_cxone.io.kafka import KafkaReadConfig
+from beam_cxone.io.kafka import PartitionOffsets
 from beam_cxone.tables import TABLES
 from tests.integration.streaming_support import PARTITIONS
 from tests.integration.streaming_support import RESULT_TABLES
@@ -191,7 +191,7 @@ def test_job_restarted_on_its_consumer_group_resumes_with_a_replay_margin(
         resume_replay_ms=120_000,
     )
     starts = {
-        p: _PartitionOffsets(cfg).initial_restriction(KafkaPartition(topic, p)).start
+        p: PartitionOffsets(cfg).initial_restriction(KafkaPartition(topic, p)).start
         for p in range(PARTITIONS)
     }
     old_per_partition = {p: sum(1 for q, _ in old if q == p) for p in range(PARTITIONS)}

@@ -10,18 +10,22 @@ import os
 import pytest
 from apache_beam.io.restriction_trackers import OffsetRange
 from apache_beam.options.pipeline_options import PipelineOptions
+from kafka import TopicPartition
 from kafka.errors import KafkaConnectionError
 from kafka.errors import KafkaTimeoutError
 from kafka.errors import NodeNotReadyError
 from kafka.errors import TopicAuthorizationFailedError
 
-from beam_cxone.io import kafka_read
-from beam_cxone.io.kafka_read import DeadLetterTopicConfig
-from beam_cxone.io.kafka_read import KafkaPartition
-from beam_cxone.io.kafka_read import KafkaReadConfig
-from beam_cxone.io.kafka_read import dead_letter_message
-from beam_cxone.io.kafka_read import is_transient
-from beam_cxone.io.kafka_read import resume_offset
+from beam_cxone.io.kafka import DeadLetterTopicConfig
+from beam_cxone.io.kafka import KafkaPartition
+from beam_cxone.io.kafka import KafkaReadConfig
+from beam_cxone.io.kafka import dead_letter_message
+from beam_cxone.io.kafka import dead_letter_topic
+from beam_cxone.io.kafka import is_transient
+from beam_cxone.io.kafka import read
+from beam_cxone.io.kafka import resume_offset
+from beam_cxone.io.kafka.throttle import SharedThrottle
+from beam_cxone.io.kafka.throttle import shared_throttle
 from beam_cxone.options import dead_letter_topic_config
 from beam_cxone.options import kafka_config
 from beam_cxone.watermarks import PartitionClock
@@ -199,7 +203,7 @@ class _Producer:
 
 
 def _produce_fn(producer: _Producer):
-    fn = kafka_read._ProduceDeadLettersFn(DeadLetterTopicConfig("b:9092", "dlq"))
+    fn = dead_letter_topic._ProduceDeadLettersFn(DeadLetterTopicConfig("b:9092", "dlq"))
     fn._producer = producer
     fn.start_bundle()
     return fn
@@ -304,10 +308,10 @@ class _Estimator:
 
 def _read_fn(consumer: _Consumer, **cfg):
     defaults = dict(bootstrap_servers="b:9092", topic="t", group_id="g", max_seconds_per_call=0.3)
-    fn = kafka_read._ReadPartitionFn(KafkaReadConfig(**{**defaults, **cfg}), (0,))
+    fn = read._ReadPartitionFn(KafkaReadConfig(**{**defaults, **cfg}), (0,))
     fn._consumer = consumer
     fn._last_commit, fn._commit_floor = {}, {}
-    fn._throttle = kafka_read._shared_throttle(fn._cfg, 1)
+    fn._throttle = shared_throttle(fn._cfg, 1)
     return fn
 
 
@@ -375,7 +379,7 @@ def test_commits_never_go_below_the_offset_a_committed_resume_started_from(
 ):
     consumer = _Consumer(committed=group_offset)
     fn = _read_fn(consumer, start=start)
-    tp = kafka_read.TopicPartition("t", 0)
+    tp = TopicPartition("t", 0)
     for offset in resumes:
         fn._commit_resumed(tp, offset)
         fn._commit_resumed(tp, offset)  # the same offset twice: one commit
@@ -400,7 +404,7 @@ class _Clock:
 
 def _throttle(cap=90.0, partitions=3, window_s=30.0):
     clock = _Clock()
-    throttle = kafka_read._SharedThrottle(cap, partitions, window_s, clock=clock, sleep=clock.sleep)
+    throttle = SharedThrottle(cap, partitions, window_s, clock=clock, sleep=clock.sleep)
     return throttle, clock
 
 
@@ -442,6 +446,6 @@ def test_the_throttle_waits_for_its_tokens_and_never_refuses():
 
 def test_one_throttle_per_topic_and_cap_in_a_process():
     cfg = KafkaReadConfig(bootstrap_servers="b:9092", topic="t-shared", max_events_per_second=50)
-    assert kafka_read._shared_throttle(cfg, 3) is kafka_read._shared_throttle(cfg, 3)
+    assert shared_throttle(cfg, 3) is shared_throttle(cfg, 3)
     uncapped = KafkaReadConfig(bootstrap_servers="b:9092", topic="t-shared")
-    assert kafka_read._shared_throttle(uncapped, 3) is None
+    assert shared_throttle(uncapped, 3) is None

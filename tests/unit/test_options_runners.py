@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_cxone.config import AnalyticsConfig
 from beam_cxone.io.cassandra_write import CassandraConfig
-from beam_cxone.io.kafka_read import KafkaReadConfig
+from beam_cxone.io.kafka import KafkaReadConfig
 from beam_cxone.options import OptionsError
 from beam_cxone.options import analytics_config
 from beam_cxone.options import cassandra_config
