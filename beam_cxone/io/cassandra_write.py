@@ -10,26 +10,41 @@ Ordering: within one flush, rows with the same primary key collapse to the last 
 flush waits for all of its writes, so two writes of one key are never in flight together. A write that
 the driver gave up on but the server applies late carries an older client timestamp, so it cannot
 overwrite a newer version either.
+
+A row Cassandra refuses for good (InvalidRequest: a key over 64 KiB, an empty partition key) or that
+the driver cannot encode is not retried and does not fail the bundle: it becomes a dead letter
+(`dead_letter_of_row`: stage `write`, reason `rejected_by_sink`) that WriteToCassandra writes to the
+dead_letters table itself. A dead letter row refused in turn is logged and counted, never re-sent.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 import logging
 import os
 import re
 import ssl
+import struct
+import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import Any
+from typing import NamedTuple
 
 import apache_beam as beam
 import tenacity
 from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 from cassandra import AuthenticationFailed
 from cassandra import ConsistencyLevel
+from cassandra import InvalidRequest
 from cassandra import OperationTimedOut
 from cassandra import Unavailable
 from cassandra import WriteTimeout
@@ -48,8 +63,10 @@ from cassandra.protocol import IsBootstrappingErrorMessage
 from cassandra.protocol import OverloadedErrorMessage
 from cassandra.query import PreparedStatement
 
+from beam_cxone.tables import DEAD_LETTERS
 from beam_cxone.tables import KEYSPACE
 from beam_cxone.tables import Table
+from beam_cxone.tables import iso_date
 
 __all__ = [
     "METRICS_NAMESPACE",
@@ -57,13 +74,19 @@ __all__ = [
     "USERNAME_ENV",
     "CassandraConfig",
     "CassandraWriteError",
+    "DEAD_LETTER_PAYLOAD_CAP_BYTES",
+    "REJECTED_REASON",
+    "REJECTED_TAG",
     "RejectedRowsError",
+    "UnwritableValueError",
     "TransientWriteError",
     "WriteToCassandra",
     "collapse_last",
+    "dead_letter_of_row",
     "execute_upserts",
     "from_cql_value",
     "insert_cql",
+    "is_row_rejection",
     "is_transient",
     "is_unreachable",
     "open_session",
@@ -84,6 +107,17 @@ PASSWORD_ENV = "CASSANDRA_PASSWORD"
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ONE_MS = dt.timedelta(milliseconds=1)
+
+# A row the sink refused for good: the dead letter's stage and reason (a code, never a value).
+REJECTED_STAGE = "write"
+REJECTED_REASON = "rejected_by_sink"
+REJECTED_TAG = "rejected"  # the write DoFn's output of dead letter rows for refused rows
+# The same cap as a parse dead letter's payload (beam_cxone.parse.PAYLOAD_CAP_BYTES).
+DEAD_LETTER_PAYLOAD_CAP_BYTES = 64 * 1024
+# What a client-side encoding failure of one statement raises (the driver's bind, our conversion).
+_UNENCODABLE = (TypeError, ValueError, OverflowError, struct.error)
+# InvalidRequest texts that mean the schema, not the row, is wrong: every row would fail alike.
+_SCHEMA_GONE = ("unconfigured table", "does not exist")
 
 # The cluster is away (down, restarting, network): nothing was written, so waiting it out is safe.
 _UNREACHABLE = (NoHostAvailable, ConnectionException)
@@ -181,6 +215,10 @@ class RejectedRowsError(CassandraWriteError):
     """Rows Cassandra refused (InvalidRequest for a bad row, a schema mismatch): never retried."""
 
 
+class UnwritableValueError(ValueError):
+    """A row value that cannot become its column's CQL value (a row problem, not a schema one)."""
+
+
 class TransientWriteError(CassandraWriteError):
     """Rows that still failed transiently when the retries ran out; the runner retries the bundle."""
 
@@ -237,7 +275,7 @@ def row_to_params(table: Table, row: dict) -> tuple:
         try:
             params.append(to_cql_value(cql_type, row[column]))
         except (TypeError, ValueError, OverflowError) as err:
-            raise ValueError(f"{table.name}.{column}: {err}") from None
+            raise UnwritableValueError(f"{table.name}.{column}: {err}") from None
     return tuple(params)
 
 
@@ -252,6 +290,66 @@ def collapse_last(keyed: Iterable[tuple[tuple, Any]]) -> list:
     for key, value in keyed:
         latest[key] = value
     return list(latest.values())
+
+
+def _cap_utf8(text: str, cap: int) -> str:
+    """At most `cap` bytes of UTF-8, cut on a character boundary (lone surrogates dropped)."""
+    return text.encode("utf-8", "surrogatepass")[:cap].decode("utf-8", "ignore")
+
+
+def _valid_ms(value: Any) -> bool:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    try:
+        _EPOCH + dt.timedelta(milliseconds=value)
+    except OverflowError:
+        return False
+    return True
+
+
+def _row_time_ms(table: Table, row: dict) -> int:
+    """The row's own time: its first usable timestamp, key columns first; else the wall clock.
+
+    Deterministic for any row with a valid timestamp, so a retried bundle writes the same dead
+    letter row again instead of a second one.
+    """
+    timestamps = [c for c, t in table.columns if t == "timestamp"]
+    ordered = [c for c in table.primary_key if c in timestamps]
+    ordered += [c for c in timestamps if c not in ordered]
+    for column in ordered:
+        if _valid_ms(row.get(column)):
+            return row[column]
+    return int(time.time() * 1000)
+
+
+def dead_letter_of_row(
+    table: Table, row: dict, stage: str = REJECTED_STAGE, reason: str = REJECTED_REASON
+) -> dict:
+    """The dead_letters row that keeps a result row the sink refused.
+
+    `source` is the table's name; `payload` the row as JSON (columns in table order, values as the
+    pipeline holds them) capped at 64 KiB; `dead_letter_id` hashes table, stage, reason and the
+    row's primary key the way `records.DeadLetter` hashes its parts, so every version of one key
+    maps to one id; `recorded_at` is the row's own time (`_row_time_ms`), `day` its UTC date.
+    """
+    ordered = {c: row.get(c) for c in table.column_names}
+    ordered.update({c: v for c, v in row.items() if c not in ordered})
+    payload = json.dumps(ordered, ensure_ascii=False, default=str)
+    key = json.dumps([row.get(c) for c in table.primary_key], ensure_ascii=False, default=str)
+    digest = hashlib.sha256()
+    for part in (table.name, stage, reason, key):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x1f")
+    recorded_at = _row_time_ms(table, row)
+    return {
+        "day": iso_date(recorded_at),
+        "recorded_at": recorded_at,
+        "dead_letter_id": digest.hexdigest()[:32],
+        "stage": stage,
+        "reason": reason,
+        "payload": _cap_utf8(payload, DEAD_LETTER_PAYLOAD_CAP_BYTES),
+        "source": table.name,
+    }
 
 
 def insert_cql(keyspace: str, table: Table) -> str:
@@ -279,6 +377,16 @@ def is_transient(err: BaseException) -> bool:
     return isinstance(err, _TRANSIENT) and not _refused_everywhere(err)
 
 
+def is_row_rejection(err: BaseException) -> bool:
+    """This one statement can never be written, whatever the retries: Cassandra refused it
+    (InvalidRequest: a key over 64 KiB, an empty partition key, a null key column) or its values
+    could not be encoded. Not when the table itself is gone: that fails every row alike."""
+    if isinstance(err, InvalidRequest):
+        text = str(err).lower()
+        return not any(marker in text for marker in _SCHEMA_GONE)
+    return isinstance(err, _UNENCODABLE)
+
+
 def is_unreachable(err: BaseException) -> bool:
     """No node could be reached, so no write happened: retried until the budget, not by count."""
     if isinstance(err, TransientWriteError):
@@ -290,6 +398,12 @@ def _describe(err: BaseException) -> str:
     """Error type and message, shortened: the driver's messages name hosts, never credentials."""
     text = str(err).replace("\n", " ")
     return f"{type(err).__name__}: {text[:300]}"
+
+
+def _describe_rejection(err: BaseException) -> str:
+    """Cassandra's own text for a refused statement (it names columns and sizes, not values); only
+    the type for a client-side encoding error, whose text may quote the value."""
+    return _describe(err) if isinstance(err, InvalidRequest) else type(err).__name__
 
 
 def _retrying(
@@ -322,11 +436,14 @@ def write_with_retries(
     target: str,
     on_retry: Callable[[int, BaseException, float], None] = lambda *_: None,
     on_written: Callable[[int], None] = lambda _: None,
+    on_rejected: Callable[[Any, BaseException], None] | None = None,
 ) -> None:
     """Writes `params` with `execute` (one (success, result) per item), retrying only the failures.
 
-    A permanent failure raises RejectedRowsError at once; transient ones are retried per `cfg` and
-    then raise TransientWriteError. Messages name `target` and the error, never row contents.
+    With `on_rejected`, an item that fails with a row rejection (`is_row_rejection`) is handed to
+    it, once, and never retried. Any other permanent failure raises RejectedRowsError at once;
+    transient ones are retried per `cfg` and then raise TransientWriteError. Messages name `target`
+    and the error, never row contents.
     """
     remaining = list(params)
 
@@ -335,6 +452,11 @@ def write_with_retries(
         results = execute(remaining)
         failed = [(p, res) for p, (ok, res) in zip(remaining, results, strict=True) if not ok]
         on_written(len(remaining) - len(failed))
+        if on_rejected is not None:
+            for p, res in failed:
+                if is_row_rejection(res):
+                    on_rejected(p, res)
+            failed = [(p, res) for p, res in failed if not is_row_rejection(res)]
         remaining = [p for p, _ in failed]
         if not failed:
             return
@@ -397,26 +519,50 @@ def execute_upserts(
 # ---- Beam ---------------------------------------------------------------------------------------
 
 
+class _Pending(NamedTuple):
+    """A buffered row: its bind values, the row itself and where it came from (for a dead letter)."""
+
+    params: tuple
+    row: dict
+    windowed: WindowedValue | None
+
+
 class _CassandraWriteFn(beam.DoFn):
     """Buffers a bundle's rows, collapses them per primary key and upserts them concurrently.
 
-    Input: row dicts of `table`. Output: nothing. One cluster and session per DoFn instance.
-    Counters (namespace cassandra_write): rows_written, write_retries, batches.
+    Input: row dicts of `table`. Main output: nothing. Output REJECTED_TAG: for each row the sink
+    refused for good (`is_row_rejection`, or a value `row_to_params` cannot convert), its dead
+    letter row (`dead_letter_of_row`) in the refused row's window and at its timestamp. With
+    `keep_rejected=False` (the writer of dead_letters itself) refused rows are logged and counted
+    as dropped instead, so nothing loops. One cluster and session per DoFn instance, opened in
+    setup(), or at the first write when `lazy` (the dead letter writer, usually idle).
+    Counters (namespace cassandra_write): rows_written, write_retries, batches, rows_rejected,
+    rows_dropped.
     """
 
-    def __init__(self, cfg: CassandraConfig, table: Table):
+    def __init__(
+        self, cfg: CassandraConfig, table: Table, keep_rejected: bool = True, lazy: bool = False
+    ):
         self._cfg = cfg
         self._table = table
+        self._keep_rejected = keep_rejected
+        self._lazy = lazy
         self._target = f"{cfg.keyspace}.{table.name}"
         self._rows_written = Metrics.counter(METRICS_NAMESPACE, "rows_written")
         self._write_retries = Metrics.counter(METRICS_NAMESPACE, "write_retries")
         self._batches = Metrics.counter(METRICS_NAMESPACE, "batches")
+        self._rows_rejected = Metrics.counter(METRICS_NAMESPACE, "rows_rejected")
+        self._rows_dropped = Metrics.counter(METRICS_NAMESPACE, "rows_dropped")
         self._cluster: Cluster | None = None
         self._session: Session | None = None
         self._insert: PreparedStatement | None = None
-        self._buffer: list[tuple[tuple, tuple]] = []
+        self._buffer: list[tuple[tuple, _Pending]] = []
 
     def setup(self) -> None:
+        if not self._lazy:
+            self._connect()
+
+    def _connect(self) -> None:
         def connect() -> tuple[Cluster, Session, PreparedStatement]:
             cluster, session = open_session(self._cfg)
             try:
@@ -433,34 +579,75 @@ class _CassandraWriteFn(beam.DoFn):
     def start_bundle(self) -> None:
         self._buffer = []
 
-    def process(self, row: dict) -> None:
-        params = row_to_params(self._table, row)  # validates the columns first: clearer errors
-        self._buffer.append((self._table.key_of(row), params))
+    def process(self, row: dict, windowed=beam.DoFn.WindowedValueParam) -> list:
+        windowed = windowed if isinstance(windowed, WindowedValue) else None  # direct calls
+        try:
+            params = row_to_params(self._table, row)  # validates the columns first: clearer errors
+        except UnwritableValueError as err:  # this row's value, not the pipeline's columns
+            return self._rejected([(_Pending((), row, windowed), err)])
+        self._buffer.append((self._table.key_of(row), _Pending(params, row, windowed)))
         if len(self._buffer) >= self._cfg.batch_rows:
-            self._flush()
+            return self._flush()
+        return []
 
-    def finish_bundle(self) -> None:
-        self._flush()
+    def finish_bundle(self) -> list:
+        return self._flush()
 
     def teardown(self) -> None:
         if self._cluster is not None:
             self._cluster.shutdown()
             self._cluster = self._session = self._insert = None
 
-    def _flush(self) -> None:
+    def _flush(self) -> list:
         if not self._buffer:
-            return
-        params = collapse_last(self._buffer)
+            return []
+        pending = collapse_last(self._buffer)
         self._buffer = []
         self._batches.inc()
+        if self._lazy and self._session is None:
+            self._connect()
+        rejected: list[tuple[_Pending, BaseException]] = []
         write_with_retries(
-            self._execute,
-            params,
+            lambda items: self._execute([item.params for item in items]),
+            pending,
             self._cfg,
             self._target,
             on_retry=self._on_retry,
             on_written=self._rows_written.inc,
+            on_rejected=lambda item, err: rejected.append((item, err)),
         )
+        return self._rejected(rejected)
+
+    def _rejected(self, rejected: list[tuple[_Pending, BaseException]]) -> list:
+        """Counts and logs refused rows; their dead letter rows as tagged outputs, if kept."""
+        if not rejected:
+            return []
+        self._rows_rejected.inc(len(rejected))
+        first_error = _describe_rejection(rejected[0][1])
+        if not self._keep_rejected:
+            self._rows_dropped.inc(len(rejected))
+            _LOG.error(
+                "cassandra %s: %d row(s) refused for good and dropped (%s); dead_letter_id %s",
+                self._target,
+                len(rejected),
+                first_error,
+                ", ".join(str(item.row.get("dead_letter_id"))[:40] for item, _ in rejected[:10]),
+            )
+            return []
+        out = []
+        for item, _ in rejected:
+            dead = dead_letter_of_row(self._table, item.row)
+            windowed = item.windowed or WindowedValue(None, MIN_TIMESTAMP, (GlobalWindow(),))
+            out.append(TaggedOutput(REJECTED_TAG, windowed.with_value(dead)))
+        _LOG.warning(
+            "cassandra %s: %d row(s) refused for good (%s); kept in %s as dead_letter_id %s",
+            self._target,
+            len(rejected),
+            first_error,
+            DEAD_LETTERS.name,
+            ", ".join(o.value.value["dead_letter_id"] for o in out[:10]),
+        )
+        return out
 
     def _execute(self, params: list) -> list[tuple[bool, Any]]:
         return execute_upserts(self._session, self._insert, params, self._cfg.max_in_flight)
@@ -483,6 +670,8 @@ class WriteToCassandra(beam.PTransform):
     """Upserts row dicts of one table into Cassandra; returns an empty PCollection.
 
     Must stay idempotent: bundles are retried. Only full-row upserts on the full primary key.
+    A row Cassandra refuses for good becomes a dead letter row that this transform writes to the
+    dead_letters table (step `WriteRejectedRows`); refused dead letter rows are logged and counted.
     """
 
     def __init__(self, cfg: CassandraConfig, table: Table):
@@ -494,6 +683,12 @@ class WriteToCassandra(beam.PTransform):
         self._cfg, self._table = cfg, table
 
     def expand(self, rows):
-        return rows | "UpsertRows" >> beam.ParDo(
-            _CassandraWriteFn(self._cfg, self._table)
-        ).with_input_types(dict)
+        is_dead_letters = self._table.name == DEAD_LETTERS.name
+        results = rows | "UpsertRows" >> beam.ParDo(
+            _CassandraWriteFn(self._cfg, self._table, keep_rejected=not is_dead_letters)
+        ).with_input_types(dict).with_outputs(REJECTED_TAG, main="written")
+        if not is_dead_letters:
+            _ = results[REJECTED_TAG] | "WriteRejectedRows" >> beam.ParDo(
+                _CassandraWriteFn(self._cfg, DEAD_LETTERS, keep_rejected=False, lazy=True)
+            ).with_input_types(dict)
+        return results.written

@@ -1,5 +1,5 @@
 """The Cassandra writer against the real local Cassandra: schema, pipeline writes of every table,
-idempotent replays, last-version-wins, a rejected row, and a 30 s outage in the middle of a bundle.
+idempotent replays, last-version-wins, a poison row kept as a dead letter, and a 30 s outage in the middle of a bundle.
 
 Run: .venv/bin/python -m pytest tests/integration/test_cassandra_io.py -q  (starts Cassandra if needed)
 """
@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +37,12 @@ from beam_cxone.io.cassandra_write import CassandraConfig
 from beam_cxone.io.cassandra_write import RejectedRowsError
 from beam_cxone.io.cassandra_write import WriteToCassandra
 from beam_cxone.io.cassandra_write import _CassandraWriteFn
+from beam_cxone.io.cassandra_write import execute_upserts
+from beam_cxone.io.cassandra_write import insert_cql
 from beam_cxone.io.cassandra_write import is_transient
+from beam_cxone.io.cassandra_write import open_session
+from beam_cxone.io.cassandra_write import row_to_params
+from beam_cxone.io.cassandra_write import write_with_retries
 from beam_cxone.tables import CUSTOMER_PROFILES
 from beam_cxone.tables import DEAD_LETTERS
 from beam_cxone.tables import INTERACTION_VOLUMES
@@ -278,27 +286,75 @@ def test_the_last_version_of_a_key_in_a_bundle_wins(cfg):
     ]
 
 
-def test_a_rejected_row_raises_at_once_without_retries(cfg):
+# A real row Cassandra 5.0 refuses for good: a partition key one byte over its 65,535-byte limit.
+POISON = {"customer_id": "c" * 65_536, "tier": "GOLD", "region": "EU", "updated_at": T0 - 5}
+CASSANDRA_SAYS = "Key length of 65536 is longer than maximum of 65535"
+
+
+def test_a_poison_row_becomes_a_dead_letter_and_the_job_goes_on(cfg, caplog):
+    caplog.set_level(logging.WARNING, logger="beam_cxone.io.cassandra_write")
+    found = run_writes(cfg, {CUSTOMER_PROFILES: [PROFILES[0], POISON, PROFILES[1]]})  # no raise
+
+    assert read_rows(cfg, CUSTOMER_PROFILES) == by_key(CUSTOMER_PROFILES, PROFILES)
+    key_hash = hashlib.sha256()
+    for part in ("customer_profiles", "write", "rejected_by_sink", json.dumps(["c" * 65_536])):
+        key_hash.update(part.encode() + b"\x1f")
+    assert read_rows(cfg, DEAD_LETTERS) == [
+        {
+            "day": "2023-11-14",
+            "recorded_at": T0 - 5,  # the refused row's own time
+            "dead_letter_id": key_hash.hexdigest()[:32],
+            "stage": "write",
+            "reason": "rejected_by_sink",
+            # The row as JSON, cut at 64 KiB: here inside the key, so nothing after it is kept.
+            "payload": ('{"customer_id": "' + "c" * 65_536)[: 64 * 1024],
+            "source": "customer_profiles",
+        }
+    ]
+    assert found["rows_rejected"] == 1 and found.get("rows_dropped", 0) == 0
+    assert found["rows_written"] == 2 + 1  # the good rows and the dead letter
+    assert found.get("write_retries", 0) == 0  # refused for good: never retried
+    assert CASSANDRA_SAYS in caplog.text and "c" * 100 not in caplog.text
+
+    run_writes(cfg, {CUSTOMER_PROFILES: [POISON]})  # a replay keeps one dead letter, not two
+    assert len(read_rows(cfg, DEAD_LETTERS)) == 1
+
+
+def test_a_refused_dead_letter_is_counted_and_dropped_without_raising(cfg):
     bad = {**DEAD[0], "dead_letter_id": None}  # a null clustering column: InvalidRequest
-    fn = _CassandraWriteFn(cfg, DEAD_LETTERS)
+    fn = _CassandraWriteFn(cfg, DEAD_LETTERS, keep_rejected=False)
     fn.setup()
     try:
         with counters_of_direct_calls() as counter:
             fn.start_bundle()
             fn.process(DEAD[1])
             fn.process(bad)
-            with pytest.raises(RejectedRowsError) as info:
-                fn.finish_bundle()
+            assert fn.finish_bundle() == []
             assert counter("write_retries") == 0 and counter("rows_written") == 1
+            assert counter("rows_rejected") == 1 and counter("rows_dropped") == 1
     finally:
         fn.teardown()
+    assert read_rows(cfg, DEAD_LETTERS) == [DEAD[1]]  # the good row of the batch was written
+
+
+def test_a_rejected_row_raises_without_a_rejection_handler(cfg):
+    """The retry loop alone (no handler) still raises for a refused row, at once."""
+    cluster, session = open_session(cfg)
+    try:
+        insert = session.prepare(insert_cql(cfg.keyspace, CUSTOMER_PROFILES))
+        params = [row_to_params(CUSTOMER_PROFILES, r) for r in (PROFILES[0], POISON)]
+        with pytest.raises(RejectedRowsError) as info:
+            write_with_retries(
+                lambda ps: execute_upserts(session, insert, ps, 10), params, cfg, "t"
+            )
+    finally:
+        cluster.shutdown()
     err = info.value
     assert type(err.__cause__).__name__ == "InvalidRequest" and not is_transient(err.__cause__)
-    assert str(err).startswith(
-        f"1 row(s) rejected writing {cfg.keyspace}.dead_letters: InvalidRequest:"
+    assert str(err) == (
+        "1 row(s) rejected writing t: InvalidRequest: Error from server: code=2200 "
+        f'[Invalid query] message="{CASSANDRA_SAYS}"'
     )
-    assert "invalid_json" not in str(err)  # names the table and the error, not the row
-    assert read_rows(cfg, DEAD_LETTERS) == [DEAD[1]]  # the good row of the batch was written
 
 
 def volume_row(i: int) -> dict:
