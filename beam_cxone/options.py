@@ -24,6 +24,7 @@ __all__ = [
     "CassandraOptions",
     "JobOptions",
     "KafkaOptions",
+    "MonitoringOptions",
     "OptionsError",
     "analytics_config",
     "cassandra_config",
@@ -60,10 +61,17 @@ class KafkaOptions(PipelineOptions):
         g.add_argument("--out_of_orderness_s", type=float, default=5.0,
                        help="Bounded out-of-orderness of the event-time watermark, seconds. Default 5.")
         g.add_argument("--idle_timeout_s", type=float, default=10.0,
-                       help="A caught-up partition idle this long (wall time) stops holding the watermark. Default 10.")
-        g.add_argument("--resume_replay_s", type=float, default=120.0,
-                       help="With --start_position=committed: replay this much Kafka record time before the "
-                            "committed offsets, to rebuild in-flight windows and state. Default 120.")
+                       help="A partition caught up this long (wall time) stops holding the others back; its "
+                            "watermark moves only with theirs (event time). Default 10.")
+        g.add_argument("--wall_clock_idle", action="store_true",
+                       help="Let an idle partition's watermark follow the wall clock, so windows close on a "
+                            "quiet topic; RISK: what the feed sends after a pause longer than the lateness "
+                            "becomes `late` dead letters. Default off.")
+        g.add_argument("--resume_replay_s", type=float, default=-1.0,
+                       help="With --start_position=committed: -1 (default) rebuilds the job's state by "
+                            "replaying everything the topic retains (exact); N >= 0 replays only N s of Kafka "
+                            "record time before the committed offsets (faster, exact only when N covers "
+                            "in-flight output, windows, patterns and each customer's last profile update).")
         g.add_argument("--dead_letter_topic", default=None,
                        help="Also produce dead letters (JSON, key dead_letter_id) to this Kafka topic. Default none.")
 
@@ -120,6 +128,18 @@ class JobOptions(PipelineOptions):
                        help="Log level. Per-record logs only at DEBUG.")
 
 
+class MonitoringOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        g = parser.add_argument_group("monitoring (streaming job)")
+        g.add_argument("--status_interval_s", type=float, default=10.0,
+                       help="Print a status line (read rate, consumer lag, rows written, dead letters, "
+                            "alerts) on stderr every this many seconds. 0 = off. Default 10.")
+        g.add_argument("--metrics_port", type=int, default=0,
+                       help="Serve the job's metrics for Prometheus on http://127.0.0.1:PORT/metrics. "
+                            "0 = off (default).")
+
+
 def parse_time_ms(value: str | int | None) -> int | None:
     """RFC 3339 (with offset) or epoch milliseconds to epoch ms."""
     if value is None or value == "":
@@ -165,7 +185,9 @@ def kafka_config(options: PipelineOptions, *, bounded: bool | None = None) -> Ka
         allowed_lateness_ms=a.allowed_lateness_s * 1000,
         idle_timeout_ms=int(k.idle_timeout_s * 1000),
         max_record_bytes=a.max_record_bytes,
-        resume_replay_ms=int(k.resume_replay_s * 1000),
+        resume_replay_ms=-1 if k.resume_replay_s < 0 else int(k.resume_replay_s * 1000),
+        wall_clock_idle=k.wall_clock_idle,
+        dedup_ttl_ms=a.dedup_ttl_s * 1000,
     ))
     if errors:
         raise OptionsError("\n".join(errors))

@@ -5,6 +5,7 @@ Anchor: 1_795_860_000_000 ms = 2026-11-28T10:00:00Z; 1_795_910_400_000 ms = 2026
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -68,8 +69,8 @@ EXPECTED_INTERACTION = Interaction(
 
 
 def test_parse_fn_valid_interaction_is_keyed_and_stamped():
-    # Main output: (eventId, (source order, record)) at the record's event time.
-    (out,) = run(_ParseRecordFn(ParseSettings()), raw(INTERACTION))
+    # Batch main output: (eventId, (source order, record)) at the record's event time.
+    (out,) = run(_ParseRecordFn(ParseSettings(), keyed=True), raw(INTERACTION))
     assert isinstance(out, TimestampedValue)
     assert out.value == ("e1", (ORDER, EXPECTED_INTERACTION))
     assert out.timestamp == Timestamp(micros=T0 * 1000)
@@ -79,7 +80,7 @@ def test_parse_fn_customer_update_goes_to_main_output():
     # Updates share the main output (dedup is across both kinds), stamped at their event time.
     update = {"recordType": "customer_update", "eventId": 9, "customerId": "cust-1",
               "updatedAt": "2026-11-28T10:00:01Z", "tier": "gold"}  # fmt: skip
-    (out,) = run(_ParseRecordFn(ParseSettings()), raw(update))
+    (out,) = run(_ParseRecordFn(ParseSettings(), keyed=True), raw(update))
     assert out.value == (
         "9",
         (ORDER, CustomerUpdate("9", T0 + 1_000, "cust-1", "gold", "UNKNOWN")),
@@ -98,7 +99,7 @@ def test_parse_fn_customer_update_goes_to_main_output():
 )  # fmt: skip
 def test_parse_fn_dead_letters_are_tagged(element, stage, reason):
     # Tag 'dead_letters': the DeadLetter itself, nothing on the main output.
-    (out,) = run(_ParseRecordFn(ParseSettings()), element)
+    (out,) = run(_ParseRecordFn(ParseSettings(), keyed=False), element)
     assert isinstance(out, TaggedOutput)
     assert out.tag == "dead_letters"
     assert out.value == DeadLetter(
@@ -112,7 +113,7 @@ def test_parse_fn_dead_letters_are_tagged(element, stage, reason):
 
 def test_parse_fn_uses_its_settings():
     # The configured max_record_bytes applies inside the DoFn.
-    (out,) = run(_ParseRecordFn(ParseSettings(max_record_bytes=16)), raw(INTERACTION))
+    (out,) = run(_ParseRecordFn(ParseSettings(max_record_bytes=16), keyed=False), raw(INTERACTION))
     assert out.tag == "dead_letters" and out.value.reason == "too_large"
 
 
@@ -121,13 +122,23 @@ def test_event_time_stamp_is_exact_millisecond(fn_name):
     # eventTime 1 001 ms must be stamped at exactly 1 001 000 micros.
     record = {**INTERACTION, "eventTime": 1_001}
     if fn_name == "parse":
-        (out,) = run(_ParseRecordFn(ParseSettings()), raw(record))
+        (out,) = run(_ParseRecordFn(ParseSettings(), keyed=True), raw(record))
     else:
         interaction = Interaction(
             "e1", 1_001, "7", "7", "cust-1", "voice", "CONTACT_FAILED", "FAILURE"
         )
         (out,) = run(_CountBatchDuplicates(), ("e1", [(ORDER, interaction)]))
     assert out.timestamp == Timestamp(micros=1_001_000)
+
+
+def test_streaming_parse_outputs_the_record_and_drops_a_flagged_copy():
+    fn = _ParseRecordFn(ParseSettings(), keyed=False)
+    (out,) = run(fn, raw(INTERACTION))
+    assert out.value == EXPECTED_INTERACTION
+    assert run(fn, dataclasses.replace(raw(INTERACTION), duplicate=True)) == []
+    # a late copy is a dead letter, never silently dropped
+    (late,) = run(fn, dataclasses.replace(raw(INTERACTION), duplicate=True, late=True))
+    assert late.tag == "dead_letters" and late.value.reason == "late"
 
 
 # ---------------------------------------------------------------------------------------------

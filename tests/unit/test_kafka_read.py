@@ -111,9 +111,10 @@ def test_is_transient(err, transient):
     assert is_transient(err) is transient
 
 
-def test_resume_replay_must_not_be_negative():
+def test_resume_replay_is_everything_or_a_margin():
     with pytest.raises(ValueError, match="resume_replay_ms"):
-        KafkaReadConfig(bootstrap_servers="b:9092", topic="t", resume_replay_ms=-1)
+        KafkaReadConfig(bootstrap_servers="b:9092", topic="t", resume_replay_ms=-2)
+    assert KafkaReadConfig(bootstrap_servers="b:9092", topic="t").resume_replay_ms == -1
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ def no_kafka_env(monkeypatch):
 
 
 def test_resume_replay_option(no_kafka_env):
-    assert kafka_config(PipelineOptions([])).resume_replay_ms == 120_000
+    assert kafka_config(PipelineOptions([])).resume_replay_ms == -1  # replay everything retained
     options = PipelineOptions(["--start_position=committed", "--resume_replay_s=2.5"])
     assert kafka_config(options).resume_replay_ms == 2_500
 
@@ -293,6 +294,10 @@ class _Tracker:
 
 
 class _Estimator:
+    """The read's view of its estimator, for one partition alone (no topic to vouch for)."""
+
+    dedup_from = None
+
     def __init__(self):
         self.clock = PartitionClock(5_000, 30_000, 10_000)
 
@@ -302,8 +307,11 @@ class _Estimator:
     def publish(self):
         pass
 
-    def topic_high_ms(self):
-        return None
+    def attach(self, first_seen):
+        self.first_seen = first_seen
+
+    def vouch_if_idle(self, now_ms):
+        self.clock.vouch(None, now_ms)
 
 
 def _read_fn(consumer: _Consumer, **cfg):

@@ -1,4 +1,4 @@
-"""PartitionClock: per-partition watermark, lateness and idleness (tier 1, pure value, no Beam).
+"""PartitionClock and TopicWatermarks: per-partition watermark, lateness and idleness (pure values, no Beam).
 
 Clock used throughout: out-of-orderness 5 s, lateness 30 s, idle timeout 10 s (wall time).
 watermark = max event time - 5 000; late iff event < watermark - 30 000.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from beam_cxone.watermarks import PartitionClock
+from beam_cxone.watermarks import TopicWatermarks
 
 OOO, LATE, IDLE = 5_000, 30_000, 10_000
 
@@ -25,7 +26,7 @@ def test_fresh_clock_has_no_watermark():
 def test_first_record_is_never_late():
     # With no watermark yet, even a very old record is on time, and sets the max.
     c = clock()
-    assert c.observe(-1_000_000, wall_ms=0) is False
+    assert c.observe(-1_000_000) is False
     assert c.max_event_ms == -1_000_000
     assert c.watermark_ms() == -1_005_000
 
@@ -41,8 +42,8 @@ def test_first_record_is_never_late():
 )
 def test_watermark_is_max_minus_out_of_orderness(events, watermark):
     c = clock()
-    for i, e in enumerate(events):
-        assert c.observe(e, wall_ms=i) is False
+    for e in events:
+        assert c.observe(e) is False
     assert c.watermark_ms() == watermark
 
 
@@ -59,35 +60,36 @@ def test_watermark_is_max_minus_out_of_orderness(events, watermark):
 )
 def test_late_iff_behind_watermark_by_more_than_lateness(event, late):
     c = clock()
-    c.observe(120_000, wall_ms=0)
-    assert c.observe(event, wall_ms=1) is late
+    c.observe(120_000)
+    assert c.observe(event) is late
 
 
 def test_late_record_does_not_move_max_but_counts_as_activity():
     # A late record is ignored for the watermark, but it is activity (the partition is not idle).
     c = clock()
-    c.observe(120_000, wall_ms=0)
-    assert c.observe(1_000, wall_ms=777) is True
+    c.observe(120_000)
+    c.on_poll_empty(wall_ms=0, caught_up=True)
+    assert c.observe(1_000) is True
     assert c.max_event_ms == 120_000
     assert c.watermark_ms() == 115_000
-    assert c.last_activity_wall_ms == 777
+    assert c.caught_up_since_wall_ms is None
 
 
 def test_lateness_measured_against_watermark_before_the_record():
     # The record that moves the max is judged against the old watermark, then raises it.
     c = clock()
-    c.observe(100_000, wall_ms=0)  # watermark 95 000, late bound 65 000
-    assert c.observe(200_000, wall_ms=1) is False  # watermark 195 000, late bound 165 000
-    assert c.observe(165_000, wall_ms=2) is False  # equal to the bound
-    assert c.observe(164_999, wall_ms=3) is True
+    c.observe(100_000)  # watermark 95 000, late bound 65 000
+    assert c.observe(200_000) is False  # watermark 195 000, late bound 165 000
+    assert c.observe(165_000) is False  # equal to the bound
+    assert c.observe(164_999) is True
 
 
 def test_zero_lateness_and_zero_out_of_orderness():
     # lateness 0: anything before the watermark is late; the watermark itself is not.
     c = PartitionClock(out_of_orderness_ms=0, lateness_ms=0, idle_timeout_ms=IDLE)
-    c.observe(1_000, wall_ms=0)
-    assert c.observe(1_000, wall_ms=1) is False
-    assert c.observe(999, wall_ms=2) is True
+    c.observe(1_000)
+    assert c.observe(1_000) is False
+    assert c.observe(999) is True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,97 +97,70 @@ def test_zero_lateness_and_zero_out_of_orderness():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_on_idle_without_any_activity_only_starts_the_idle_timer():
-    # No activity recorded yet: the first empty poll marks the start, nothing advances.
+def test_an_empty_poll_while_records_wait_is_never_idle():
     c = clock()
-    c.on_idle(wall_ms=50_000, topic_high_ms=999_000)
-    assert c.floor_ms is None
-    assert c.last_activity_wall_ms == 50_000
-    assert c.watermark_ms() is None
+    c.observe(100_000)
+    c.on_poll_empty(wall_ms=0, caught_up=False)
+    assert not c.is_idle(wall_ms=1_000_000)
+    c.vouch(topic_low_ms=500_000, wall_ms=1_000_000)
+    assert c.watermark_ms() == 95_000
+
+
+def test_caught_up_for_the_idle_timeout_is_idle():
+    c = clock()
+    c.observe(100_000)
+    c.on_poll_empty(wall_ms=1_000, caught_up=True)
+    c.on_poll_empty(wall_ms=5_000, caught_up=True)  # the idle time counts from the first
+    assert not c.is_idle(wall_ms=10_999)
+    assert c.is_idle(wall_ms=11_000)
+    c.observe(100_001)  # a record: reading again
+    assert not c.is_idle(wall_ms=99_000)
 
 
 @pytest.mark.parametrize(
-    ("idle_wall", "caught_up", "floor"),
-    [
-        # Activity at wall 0 with max 100 000 (watermark 95 000); topic high watermark None.
-        pytest.param(9_999, True, None, id="before-timeout"),  # idle 9 999 < 10 000
-        pytest.param(10_000, True, 105_000, id="at-timeout"),  # idle 10 000: 95 000 + 10 000
-        pytest.param(25_000, True, 120_000, id="grows-with-idle-time"),  # 95 000 + 25 000
-        pytest.param(10_000, False, None, id="not-caught-up"),  # backlog: never idle
-        pytest.param(1_000_000, False, None, id="not-caught-up-long"),  # backlog: never idle
-    ],
+    "topic_low, watermark",
+    [(None, 95_000), (50_000, 95_000), (200_000, 200_000)],
+    ids=["nobody_reads", "others_behind", "others_ahead"],
 )
-def test_idle_floor_from_own_watermark(idle_wall, caught_up, floor):
+def test_an_idle_partition_vouches_for_the_partitions_still_reading(topic_low, watermark):
     c = clock()
-    c.observe(100_000, wall_ms=0)
-    c.on_idle(wall_ms=idle_wall, topic_high_ms=None, caught_up=caught_up)
-    assert c.floor_ms == floor
-    assert c.watermark_ms() == (95_000 if floor is None else floor)
+    c.observe(100_000)
+    c.on_poll_empty(wall_ms=0, caught_up=True)
+    c.vouch(topic_low_ms=topic_low, wall_ms=10_000)
+    assert c.watermark_ms() == watermark
 
 
-def test_not_caught_up_restarts_the_idle_timer():
-    # An empty poll with a backlog resets the idle start: idleness counts from the last such poll.
+def test_the_wall_clock_never_moves_a_paused_partition_by_default():
+    """A pause of any length: every partition caught up, nothing moves, no record becomes late."""
     c = clock()
-    c.observe(100_000, wall_ms=0)
-    c.on_idle(wall_ms=8_000, topic_high_ms=None, caught_up=False)
-    assert c.last_activity_wall_ms == 8_000
-    c.on_idle(wall_ms=17_999, topic_high_ms=None)  # idle 9 999
-    assert c.floor_ms is None
-    c.on_idle(wall_ms=18_000, topic_high_ms=None)  # idle 10 000: 95 000 + 10 000
-    assert c.floor_ms == 105_000
+    c.observe(100_000)
+    c.on_poll_empty(wall_ms=0, caught_up=True)
+    for wall in (10_000, 60_000, 3_600_000):
+        c.vouch(topic_low_ms=None, wall_ms=wall)
+    assert c.watermark_ms() == 95_000
+    assert c.observe(65_000) is False  # what the feed sends after the pause is judged as before
 
 
-def test_activity_restarts_the_idle_timer():
-    c = clock()
-    c.observe(100_000, wall_ms=0)
-    c.observe(100_500, wall_ms=5_000)  # watermark 95 500, activity at 5 000
-    c.on_idle(wall_ms=14_999, topic_high_ms=None)  # idle 9 999
-    assert c.floor_ms is None
-    c.on_idle(wall_ms=15_000, topic_high_ms=None)  # idle 10 000: 95 500 + 10 000
-    assert c.floor_ms == 105_500
-
-
-@pytest.mark.parametrize(
-    ("topic_high", "floor"),
-    [
-        pytest.param(200_000, 200_000, id="topic-high-wins"),  # 200 000 > 95 000 + 10 000
-        pytest.param(100_000, 105_000, id="own-wins"),  # 105 000 > 100 000
-        pytest.param(None, 105_000, id="no-topic-high"),  # own only
-    ],
-)
-def test_idle_floor_is_max_of_topic_high_and_own(topic_high, floor):
-    c = clock()
-    c.observe(100_000, wall_ms=0)
-    c.on_idle(wall_ms=10_000, topic_high_ms=topic_high)
-    assert c.floor_ms == floor
-    assert c.watermark_ms() == floor
-
-
-def test_idle_partition_without_data_follows_topic_high():
-    # No record ever read: only the other partitions' watermark can move it.
-    c = clock()
-    c.on_idle(wall_ms=0, topic_high_ms=None)  # starts the idle timer
-    c.on_idle(wall_ms=10_000, topic_high_ms=None)  # idle but nothing to go by
-    assert c.watermark_ms() is None
-    c.on_idle(wall_ms=10_001, topic_high_ms=50_000)
-    assert c.watermark_ms() == 50_000
+def test_wall_clock_idleness_is_an_explicit_option():
+    c = clock(wall_clock_idle=True)
+    c.observe(100_000)
+    c.on_poll_empty(wall_ms=0, caught_up=True)
+    c.vouch(topic_low_ms=None, wall_ms=40_000)
+    assert c.watermark_ms() == 135_000
+    assert c.observe(104_999) is True  # the risk the option documents
 
 
 def test_watermark_never_moves_back():
-    # The floor only rises; a lower topic high watermark or a lower own estimate leaves it.
     c = clock()
-    c.observe(100_000, wall_ms=0)
-    c.on_idle(wall_ms=10_000, topic_high_ms=200_000)
-    assert c.watermark_ms() == 200_000
-    c.on_idle(wall_ms=11_000, topic_high_ms=150_000)  # max(150 000, 95 000 + 11 000) < 200 000
+    c.observe(100_000)
+    c.on_poll_empty(wall_ms=0, caught_up=True)
+    c.vouch(topic_low_ms=200_000, wall_ms=10_000)
+    c.vouch(topic_low_ms=150_000, wall_ms=11_000)
     assert c.watermark_ms() == 200_000
     # New data below the floor: the watermark stays, lateness is judged against the floor.
-    assert c.observe(170_000, wall_ms=12_000) is False  # 200 000 - 30 000 = 170 000: not late
-    assert c.watermark_ms() == 200_000
-    assert c.observe(169_999, wall_ms=12_001) is True
-    assert c.watermark_ms() == 200_000
-    # Data above the floor moves it on again.
-    c.observe(300_000, wall_ms=12_002)
+    assert c.observe(170_000) is False  # 200 000 - 30 000 = 170 000: not late
+    assert c.observe(169_999) is True
+    c.observe(300_000)
     assert c.watermark_ms() == 295_000
 
 
@@ -196,17 +171,57 @@ def test_watermark_never_moves_back():
 
 def test_state_round_trip():
     c = clock()
-    c.observe(100_000, wall_ms=0)
-    c.on_idle(wall_ms=10_000, topic_high_ms=200_000)
+    c.observe(100_000)
+    c.on_poll_empty(wall_ms=0, caught_up=True)
+    c.vouch(topic_low_ms=200_000, wall_ms=10_000)
     assert c.state() == (100_000, 200_000, 0)
     restored = PartitionClock.from_state(c.state(), OOO, LATE, IDLE)
     assert restored == c
     assert restored.watermark_ms() == 200_000
-    # The restored clock judges lateness as the original did.
-    assert restored.observe(169_999, wall_ms=20_000) is True
+    assert restored.observe(169_999) is True
 
 
 @pytest.mark.parametrize("state", [None, ()], ids=["none", "empty"])
 def test_from_empty_state_is_fresh(state):
-    # No checkpoint yet: a fresh clock with the given settings.
     assert PartitionClock.from_state(state, OOO, LATE, IDLE) == clock()
+
+
+# ---------------------------------------------------------------------------------------------
+# TopicWatermarks: what each reader reports for the topic
+# ---------------------------------------------------------------------------------------------
+
+
+def topic(**published) -> TopicWatermarks:
+    t = TopicWatermarks([0, 1, 2], grace_ms=30_000)
+    for p, (wm, idle) in published.items():
+        t.update(int(p[1:]), wm, wall_ms=0, idle=idle)
+    return t
+
+
+def test_every_partition_holds_the_others_while_it_reads():
+    t = topic(p0=(100, False), p1=(200, False), p2=(300, False))
+    assert [t.low(0, excluding=p) for p in (0, 1, 2)] == [200, 100, 100]
+
+
+def test_an_idle_partition_stops_holding_the_others_back():
+    t = topic(p0=(100, True), p1=(200, False), p2=(300, False))
+    assert t.low(0, excluding=1) == 300
+    assert t.low(0, excluding=2) == 200
+    assert t.low_of_active(0, excluding=0) == 200  # what p0 may vouch for
+
+
+def test_when_every_partition_is_idle_nothing_moves():
+    t = topic(p0=(100, True), p1=(200, True), p2=(300, True))
+    assert [t.low(0, excluding=p) for p in (0, 1, 2)] == [200, 100, 100]
+    assert t.low_of_active(0, excluding=0) is None
+
+
+def test_a_reading_partition_with_only_idle_others_decides_alone():
+    t = topic(p0=(100, True), p1=(200, True), p2=(300, False))
+    assert t.low(0, excluding=2) == 2**62
+
+
+def test_a_partition_not_seen_holds_the_minimum_within_the_grace():
+    t = topic(p0=(100, False), p1=(200, False))
+    assert t.low(1_000, excluding=0) is None
+    assert t.low(30_000, excluding=0) == 200  # after the grace it is left out

@@ -41,7 +41,12 @@ class KafkaReadConfig:
     # the end of time and every window and timer fires before the job finishes (a drain, not a cancel).
     drain_at_wall_ms: int | None = None
     consumer_config: tuple[tuple[str, Any], ...] = ()  # non-secret pass-through consumer settings
-    resume_replay_ms: int = 120_000  # start=committed: rewind by this much Kafka record time
+    # start=committed: rewind by this much Kafka record time; -1 replays everything retained (exact).
+    resume_replay_ms: int = -1
+    # An idle partition's watermark follows the wall clock (opt-in; see beam_cxone.watermarks).
+    wall_clock_idle: bool = False
+    # Streaming: copies of an event id within this much event time are flagged as duplicates.
+    dedup_ttl_ms: int = 600_000
 
     def __post_init__(self) -> None:
         errors = []
@@ -59,8 +64,10 @@ class KafkaReadConfig:
             errors.append("max_events_per_second must be >= 0")
         if self.out_of_orderness_ms < 0 or self.allowed_lateness_ms < 0:
             errors.append("out_of_orderness_ms and allowed_lateness_ms must be >= 0")
-        if self.resume_replay_ms < 0:
-            errors.append("resume_replay_ms must be >= 0")
+        if self.resume_replay_ms < -1:
+            errors.append("resume_replay_ms must be >= 0, or -1 to replay everything retained")
+        if self.dedup_ttl_ms <= 0:
+            errors.append("dedup_ttl_ms must be > 0")
         if errors:
             raise ValueError("invalid Kafka read config: " + "; ".join(errors))
 

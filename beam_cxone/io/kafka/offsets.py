@@ -5,11 +5,13 @@ Start positions: earliest, latest, committed, or a timestamp. Bounded mode stops
 at start, or at a timestamp (backfills).
 
 Resuming from the consumer group (`start=committed`): Prism keeps no durable checkpoint across a job
-restart, so a restarted job starts from the group's committed offsets, rewound by a replay margin of
-Kafka record time (`resume_replay_ms`, see `resume_offset`): the windows, lateness and pattern state that
-were in flight when the old job stopped are rebuilt from the replayed records, and the idempotent
-upserts rewrite the rows they produce. While a job replays, it never commits below the offsets it
-resumed from, so a second restart does not rewind twice.
+restart, so a restarted job rebuilds its state from the log. By default (`resume_replay_ms` = -1) it
+replays everything the topic retains: every window, watermark, duplicate and profile is rebuilt exactly
+as the uninterrupted run built it, and the idempotent upserts rewrite the same rows, whatever moment the
+old job died at and whatever had reached Cassandra. A bounded margin of Kafka record time
+(`resume_replay_ms` >= 0, see `resume_offset`) restarts faster but is exact only when it covers the
+old job's output lag, every in-flight window and pattern, and each customer's last profile update.
+While a job replays, it never commits below the offsets it resumed from.
 """
 
 from __future__ import annotations
@@ -47,12 +49,12 @@ def resume_offset(
     replay starts at the first offset whose timestamp is >= T - replay_ms (`offset_for_time`), never
     after the committed offset and never before `begin` (the oldest retained offset). No commit yet:
     `begin`. Unknown anchor time (the record cannot be fetched, or no offset matches): `begin`, i.e.
-    everything retained is replayed, which costs time but loses nothing.
+    everything retained is replayed, which costs time but loses nothing. `replay_ms` < 0: `begin`.
 
     Example: offsets 0..99 written one per second (timestamps 1000 + i s), committed 80, replay
     120 s: anchor offset 79 at 1079 s, first offset at >= 959 s is 0 -> 0. Replay 10 s -> offset 69.
     """
-    if committed is None:
+    if committed is None or replay_ms < 0:
         return begin
     committed = max(committed, begin)
     if replay_ms <= 0 or committed == begin:
@@ -98,6 +100,10 @@ def _committed_start(
     consumer: KafkaConsumer, tp: TopicPartition, begin: int, replay_ms: int
 ) -> int:
     committed = consumer.committed(tp)
+    if committed is not None and replay_ms < 0:
+        _LOG.info("kafka read %s/%d: resuming the group (committed %d) by replaying everything retained "
+                  "from offset %d", tp.topic, tp.partition, committed, begin)
+        return begin
     start = resume_offset(
         begin,
         committed,

@@ -16,6 +16,7 @@ claimed offset. Non-retriable errors (authorization, a missing topic at start-up
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +32,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from beam_cxone.first_seen import FirstSeen
 from beam_cxone.io.kafka.config import KafkaPartition
 from beam_cxone.io.kafka.config import KafkaReadConfig
 from beam_cxone.io.kafka.config import is_transient
@@ -40,9 +42,7 @@ from beam_cxone.io.kafka.throttle import shared_throttle
 from beam_cxone.io.kafka.watermark_estimator import EventTimeEstimatorProvider
 from beam_cxone.io.kafka.watermark_estimator import wall_ms
 from beam_cxone.parse import ParseSettings
-from beam_cxone.parse import Rejected
-from beam_cxone.parse import decode_object
-from beam_cxone.parse import parse_object
+from beam_cxone.parse import record_identity
 from beam_cxone.records import RawRecord
 from beam_cxone.watermarks import PartitionClock
 
@@ -51,6 +51,9 @@ _LOG = logging.getLogger(__name__)
 # costs a call a couple of seconds, not the client's 30 s request timeout; the call then backs off.
 _CALL_TIMEOUT_MS = 2_000
 _BACKOFF_S = 1.0
+# Each partition's duplicate filter in this worker process, kept across calls (see `_first_seen`).
+_FIRST_SEEN: dict[tuple[str, int], FirstSeen] = {}
+_FIRST_SEEN_LOCK = threading.Lock()
 
 
 class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvider):
@@ -143,23 +146,62 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
             self._commit_floor[tp.partition] = committed or 0
         return self._commit_floor[tp.partition]
 
-    def _timestamp(
-        self, payload: bytes | None, clock: PartitionClock, wall_ms: int
-    ) -> tuple[int | None, bool]:
-        """Event time of a valid record (None for an invalid one) and whether it is late.
+    def _first_seen(self, tp: TopicPartition, start: int, estimator) -> FirstSeen:
+        """The partition's duplicate filter, continuing exactly at `start`.
+
+        Kept per process across calls (a call resumes where the last one stopped). A reader that
+        starts cold (a fresh process, a checkpoint restored elsewhere) rebuilds it from the first
+        offset the checkpointed filter remembered, reading without emitting."""
+        key = (tp.topic, tp.partition)
+        with _FIRST_SEEN_LOCK:
+            seen = _FIRST_SEEN.get(key)
+        if seen is not None and seen.next_offset == start:
+            return seen
+        seen = FirstSeen(self._cfg.dedup_ttl_ms)
+        warm_from = estimator.dedup_from
+        if warm_from is not None and warm_from < start:
+            self._rebuild(tp, seen, warm_from, start)
+        seen.next_offset = start
+        with _FIRST_SEEN_LOCK:
+            _FIRST_SEEN[key] = seen
+        return seen
+
+    def _rebuild(self, tp: TopicPartition, seen: FirstSeen, begin: int, end: int) -> None:
+        self._consumer.assign([tp])
+        self._consumer.seek(tp, begin)
+        position = begin
+        while position < end:
+            batch = self._consumer.poll(timeout_ms=1_000, max_records=500).get(tp, [])
+            for rec in batch:
+                if rec.offset >= end:
+                    break
+                identity = record_identity(rec.value, self._settings)
+                if identity is not None:
+                    seen.is_duplicate(identity[0], identity[1], rec.offset)
+            if batch:
+                position = batch[-1].offset + 1
+            elif self._consumer.position(tp, timeout_ms=_CALL_TIMEOUT_MS) >= end:
+                break
+        _LOG.info("kafka read %s/%d: duplicate filter rebuilt from offsets [%d, %d)",
+                  tp.topic, tp.partition, begin, end)
+
+    def _classify(self, rec, clock: PartitionClock, seen: FirstSeen | None) -> tuple[int | None, bool, bool]:
+        """(event time of a valid record or None, late, duplicate).
 
         Only valid records move the watermark: a malformed record with an absurd time must not make
-        every later record late.
-        """
-        try:
-            event_ms = parse_object(
-                decode_object(payload, self._settings.max_record_bytes), self._settings
-            ).event_time_ms
-        except Rejected:
-            return None, False
+        every later record late. A late record is not remembered as seen: it is a dead letter."""
+        identity = record_identity(rec.value, self._settings)
+        if identity is None:
+            if seen is not None:
+                seen.skip(rec.offset)
+            return None, False, False
+        event_id, event_ms = identity
         if self._cfg.bounded:
-            return event_ms, False
-        return event_ms, clock.observe(event_ms, wall_ms)
+            return event_ms, False, False
+        if clock.observe(event_ms):
+            seen.skip(rec.offset)
+            return event_ms, True, False
+        return event_ms, False, seen.is_duplicate(event_id, event_ms, rec.offset)
 
     def process(
         self,
@@ -172,6 +214,10 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
         restriction = tracker.current_restriction()
         clock: PartitionClock = estimator.get_clock()
         estimator.publish()
+        seen = None
+        if not cfg.bounded:
+            seen = self._first_seen(tp, restriction.start, estimator)
+            estimator.attach(seen)
         self._consumer.assign([tp])
         self._consumer.seek(tp, restriction.start)
         self._commit_resumed(tp, restriction.start)
@@ -193,7 +239,7 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
                         tracker.try_claim(restriction.stop)
                         self._throttle_done(element.partition)
                         return
-                    self._on_idle(tp, clock, estimator)
+                    self._on_empty_poll(tp, clock, estimator)
                     continue
             except KafkaError as err:
                 if not is_transient(err):
@@ -208,8 +254,7 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
                 waited = self._throttle.acquire(element.partition) if self._throttle else 0.0
                 if waited:
                     self._throttled_ms.inc(int(waited * 1000))
-                wall_ms = int(time.time() * 1000)
-                event_ms, late = self._timestamp(rec.value, clock, wall_ms)
+                event_ms, late, duplicate = self._classify(rec, clock, seen)
                 if late:
                     self._late.inc()
                 if event_ms is None:
@@ -224,6 +269,7 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
                         source_time_ms=rec.timestamp if rec.timestamp is not None else 0,
                         order=(f"{rec.topic}/{rec.partition:06d}", rec.offset),
                         late=late,
+                        duplicate=duplicate,
                     ),
                     Timestamp(micros=event_ms * 1000),
                 )
@@ -242,21 +288,22 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
             tp, []
         )
 
-    def _on_idle(self, tp: TopicPartition, clock: PartitionClock, estimator) -> None:
+    def _on_empty_poll(self, tp: TopicPartition, clock: PartitionClock, estimator) -> None:
         if self._cfg.bounded:
             return
         position = self._consumer.position(tp, timeout_ms=_CALL_TIMEOUT_MS)
         end = self._consumer.end_offsets([tp], timeout_ms=_CALL_TIMEOUT_MS)[tp]
-        caught_up = position is not None and position >= end
-        clock.on_idle(wall_ms(), estimator.topic_high_ms(), caught_up)
+        now = wall_ms()
+        clock.on_poll_empty(now, caught_up=position is not None and position >= end)
+        estimator.vouch_if_idle(now)
 
     def _on_broker_error(self, tp: TopicPartition, err: KafkaError, clock: PartitionClock) -> None:
-        """A retriable broker error: count it, and restart the idle timer (while the broker cannot
-        tell whether the partition is caught up, its watermark must not advance by idleness)."""
+        """A retriable broker error: count it; while the broker cannot tell whether the partition is
+        caught up, it is not idle."""
         self._broker_errors.inc()
         _LOG.warning("kafka read %s: %s, backing off %.1f s", tp, type(err).__name__, _BACKOFF_S)
         if not self._cfg.bounded:
-            clock.on_idle(wall_ms(), None, caught_up=False)
+            clock.on_poll_empty(wall_ms(), caught_up=False)
 
 
 @beam.DoFn.unbounded_per_element()

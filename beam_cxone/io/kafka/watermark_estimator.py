@@ -17,7 +17,7 @@ from beam_cxone.watermarks import PartitionClock
 from beam_cxone.watermarks import TopicWatermarks
 
 # The watermarks of each topic's partitions in this worker process (see TopicWatermarks): readers report
-# their minimum, and an idle partition may advance to their maximum.
+# their minimum, and an idle partition may vouch for the minimum of those still reading.
 _TOPICS: dict[str, TopicWatermarks] = {}
 _TOPIC_LOCK = threading.Lock()
 
@@ -37,11 +37,14 @@ class EventTimeEstimator(WatermarkEstimator):
     """Exposes a partition's PartitionClock to the runner; reports the topic's low watermark."""
 
     def __init__(
-        self, clock: PartitionClock, topic: str, partition: int, partitions: tuple[int, ...]
+        self, clock: PartitionClock, topic: str, partition: int, partitions: tuple[int, ...],
+        dedup_from: int | None = None,
     ):
         self.clock = clock
         self._partition = partition
         self._topic = _topic_watermarks(topic, partitions)
+        self.dedup_from = dedup_from  # the first offset the partition's FirstSeen filter remembers
+        self._first_seen = None
 
     def get_clock(self) -> PartitionClock:
         """A method, not an attribute: the runner wraps the estimator and forwards method calls."""
@@ -57,35 +60,53 @@ class EventTimeEstimator(WatermarkEstimator):
         wm = None if own is None or others is None else min(own, others)
         return MIN_TIMESTAMP if wm is None else Timestamp(micros=wm * 1000)
 
-    def topic_high_ms(self) -> int | None:
+    def vouch_if_idle(self, now_ms: int) -> None:
+        """An idle partition stops holding the others back (see `PartitionClock.vouch`); one that has
+        never had a record vouches for the others even when they are idle too."""
+        if not self.clock.is_idle(now_ms):
+            return
         with _TOPIC_LOCK:
-            return self._topic.high()
+            if self.clock.watermark_ms() is None:
+                low = self._topic.low(now_ms, excluding=self._partition)
+                low = None if low is not None and low >= 2**62 else low
+            else:
+                low = self._topic.low_of_active(now_ms, excluding=self._partition)
+        self.clock.vouch(low, now_ms)
 
     def publish(self) -> None:
         """Called at the start of a call only: the watermark as the runner committed it."""
+        now = wall_ms()
         with _TOPIC_LOCK:
-            self._topic.update(self._partition, self.clock.watermark_ms(), wall_ms())
+            self._topic.update(self._partition, self.clock.watermark_ms(), now, self.clock.is_idle(now))
+
+    def attach(self, first_seen) -> None:
+        self._first_seen = first_seen
 
     def get_estimator_state(self) -> tuple:
-        return (self._partition, self.clock.state())
+        dedup_from = self.dedup_from
+        if self._first_seen is not None:
+            dedup_from = self._first_seen.oldest_offset()
+        return (self._partition, self.clock.state(), dedup_from)
 
 
 class EventTimeEstimatorProvider(WatermarkEstimatorProvider):
-    """Estimator state: (partition, clock state); the topic and its partitions are fixed per read."""
+    """Estimator state: (partition, clock state, the first offset the dedup filter remembers); the topic
+    and its partitions are fixed per read."""
 
     def __init__(self, cfg: KafkaReadConfig, partitions: tuple[int, ...]):
         self._cfg = cfg
         self._partitions = partitions
 
     def initial_estimator_state(self, element: KafkaPartition, restriction):
-        return (element.partition, None)
+        return (element.partition, None, None)
 
     def create_watermark_estimator(self, estimator_state):
-        partition, clock_state = estimator_state
+        partition, clock_state, dedup_from = (tuple(estimator_state) + (None,))[:3]
         clock = PartitionClock.from_state(
             clock_state,
             self._cfg.out_of_orderness_ms,
             self._cfg.allowed_lateness_ms,
             self._cfg.idle_timeout_ms,
+            self._cfg.wall_clock_idle,
         )
-        return EventTimeEstimator(clock, self._cfg.topic, partition, self._partitions)
+        return EventTimeEstimator(clock, self._cfg.topic, partition, self._partitions, dedup_from)
