@@ -14,6 +14,7 @@ INSTALL_REQUIRES = [
     "tenacity==9.2.1",
     "tqdm==4.70.1",
     "matplotlib==3.11.2",
+    "prometheus_client==0.26.0",
 ]
 
 TEST_REQUIRES = [

@@ -22,6 +22,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from beam_cxone import options as opts
 from beam_cxone.io.cassandra_schema import create_schema
 from beam_cxone.metrics_report import format_metrics
+from beam_cxone.monitoring import JobMonitor
+from beam_cxone.monitoring import MonitorError
+from beam_cxone.monitoring import monitor_settings
 from beam_cxone.pipelines.jobs import SinkConfig
 from beam_cxone.pipelines.jobs import build_backfill
 from beam_cxone.pipelines.jobs import build_streaming
@@ -101,6 +104,7 @@ def run_streaming(argv: list[str]) -> int:
             kafka = dataclasses.replace(kafka, drain_at_wall_ms=int((time.time() + job.run_seconds) * 1000))
         sink = SinkConfig(kind=job.sink, cassandra=cassandra, output_dir=job.output_dir)
         dead_letter_topic = opts.dead_letter_topic_config(options)
+        watch = monitor_settings(options)
     except (opts.OptionsError, ValueError) as err:
         return _fail(f"invalid options:\n  {err}")
     if _cxone_validation_failed(options):
@@ -115,8 +119,20 @@ def run_streaming(argv: list[str]) -> int:
             build_streaming(p, kafka, analytics, sink, dead_letter_topic)
     except ValueError as err:  # e.g. the topic does not exist: nothing was submitted
         return _fail(str(err))
-    result = p.run()
-    _wait(result, job.run_seconds)
+    monitor = None
+    if not bounded:  # status line, stall warning, metrics endpoint: the port is bound before submitting
+        try:
+            monitor = JobMonitor.for_job(watch, kafka, kafka.drain_at_wall_ms).start()
+        except MonitorError as err:
+            return _fail(str(err))
+    try:
+        result = p.run()
+        if monitor is not None:
+            monitor.attach(result)
+        _wait(result, job.run_seconds)
+    finally:
+        if monitor is not None:
+            monitor.close()
     _LOG.info("job state: %s", result.state)
     print(format_metrics(result), file=sys.stderr)
     return 0
