@@ -2,13 +2,23 @@
 
 Each test session gets its own keyspace (`cxone_test_<random>`), so parallel runs and the
 developers' own data never meet; it is dropped at the end, and Cassandra is left running.
+
+No process outlives the run: every process a test starts (a job subprocess, the Prism job server it
+starts in turn) inherits the environment variable RUN_MARKER; one that lost its parent is stopped when
+its test ends, and all that are left when the session ends (see `_stop_leftover_processes`). The
+stack's services are started without the marker, so they are never among them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import signal
 import subprocess
+import time
 import uuid
+import warnings
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +35,132 @@ REPO_DIR = Path(__file__).resolve().parents[2]
 
 KAFKA = "127.0.0.1:9092"
 
+# Inherited by every process the run starts; .ci/pytest.sh sets it to look for survivors afterwards.
+RUN_MARKER = "BEAM_CXONE_TEST_RUN"
+os.environ.setdefault(RUN_MARKER, f"pytest-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+class LeftoverProcessWarning(UserWarning):
+    """A process the test run started was still running where nothing could stop it any more."""
+
+
+def _carries_marker(pid: int) -> bool:
+    entry = f"{RUN_MARKER}={os.environ[RUN_MARKER]}".encode()
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return entry in f.read().split(b"\0")
+    except OSError:  # gone meanwhile, or not ours
+        return False
+
+
+def _marked_processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of the processes this run started and that are still
+    running: they carry the marker, started after this process, and either descend from it or
+    were left without a parent of the run (orphans). Never this process or its ancestors, nor a
+    marked process whose parent is not the run's (a shell that exported the marker, its pipes)."""
+    me = os.getpid()
+    mine = set()
+    pid = me
+    while pid > 1:
+        mine.add(pid)
+        pid = _parent_of(pid)
+    my_start = _start_ticks(me)
+    found = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) in mine or not _carries_marker(int(name)):
+            continue
+        pid, parent = int(name), _parent_of(int(name))
+        if _start_ticks(pid) < my_start:
+            continue
+        if not _descends_from(pid, me) and (parent in mine or _carries_marker(parent)):
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        found[pid] = (parent, command[:160])
+    return found
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat from the state field on (field 3), or [] when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _parent_of(pid: int) -> int:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else 0
+
+
+def _start_ticks(pid: int) -> int:
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else 0
+
+
+def _stop(processes: dict[int, tuple[int, str]], grace_s: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL to those still there after `grace_s`."""
+    for pid in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    alive = set(processes)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = {pid for pid in alive if _running(pid)}
+    for pid in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    seen = set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        pid = _parent_of(pid)
+        if pid == ancestor:
+            return True
+    return False
+
+
+def _running(pid: int) -> bool:
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] != "Z"
+
+
+def _describe(processes: dict[int, tuple[int, str]]) -> str:
+    return "; ".join(f"pid {pid}: {command}" for pid, (_, command) in sorted(processes.items()))
+
+
+@pytest.fixture(autouse=True)
+def _stop_orphaned_processes() -> Iterator[None]:
+    """After each test: a process of this run whose parent is gone (a Prism job server whose job
+    was terminated: Beam stops it only from the job's exit handlers) is stopped, and reported."""
+    yield
+    marked = _marked_processes()
+    orphans = {pid: info for pid, info in marked.items() if not _descends_from(pid, os.getpid())}
+    if orphans:
+        _stop(orphans)
+        warnings.warn(
+            LeftoverProcessWarning(f"stopped orphaned processes: {_describe(orphans)}"), stacklevel=1
+        )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_leftover_processes() -> Iterator[None]:
+    """At the end of the session: every process of this run still running is stopped."""
+    yield
+    leftovers = _marked_processes()
+    if leftovers:
+        _stop(leftovers)
+        warnings.warn(
+            LeftoverProcessWarning(f"stopped at session end: {_describe(leftovers)}"), stacklevel=1
+        )
+
 
 def _stack_sh(service: str, command: str) -> None:
     """Runs `stack/<service>.sh COMMAND` (start returns at once when already running)."""
@@ -33,6 +169,7 @@ def _stack_sh(service: str, command: str) -> None:
         cwd=REPO_DIR,
         check=True,
         timeout=300,
+        env={k: v for k, v in os.environ.items() if k != RUN_MARKER},  # a service is not a leftover
     )
 
 
