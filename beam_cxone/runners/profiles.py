@@ -5,20 +5,28 @@ working set-up on this kind of machine. The runner always comes from flags, neve
   pinned Beam version by `stack/prism.sh` (Python's own Prism download is not reachable here).
 - batch default: the FnApiRunner (the DirectRunner family's batch engine), named explicitly because
   `DirectRunner` first tries to download Prism.
-- FlinkRunner: Beam's Flink job-server jar from the local cache (`--flink_job_server_jar`), LOOPBACK
-  workers unless told otherwise (unset means Docker, which is not here), checkpointing when streaming.
+- FlinkRunner: Beam's Flink job-server jar (`--flink_job_server_jar`) from the local cache, else from
+  Beam's own jar cache, else fetched once into the local cache by Beam's own download code (the URL
+  Beam's FlinkRunner would fetch at run time); LOOPBACK workers unless told otherwise (unset means
+  Docker, which is not here), checkpointing when streaming. Only a failed fetch stops the run, with a
+  one-line RunnerSetupError.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import socket
 from pathlib import Path
 
 __all__ = [
     "BATCH_DEFAULT_RUNNER",
     "RunnerSetupError",
     "cache_dir",
+    "fetch_flink_job_server_jar",
     "flink_job_server_jar",
+    "flink_job_server_url",
     "prism_binary",
     "runner_args",
 ]
@@ -30,6 +38,10 @@ BATCH_DEFAULT_RUNNER = FN_API_RUNNER
 STREAMING_DEFAULT_RUNNER = "PrismRunner"
 STREAM_DEADLINE_S = 10 * 365 * 24 * 3600  # a streaming job's job-service streams: effectively none
 RUNNER_ALIASES = {"FnApiRunner": FN_API_RUNNER, "embedded": STREAMING_DEFAULT_RUNNER}
+FLINK_JOB_SERVER = f"org.apache.beam:beam-runners-flink-{FLINK_MINOR}-job-server:{BEAM_VERSION}"
+FETCH_TIMEOUT_S = 60.0  # per connect and read of the jar's download: a dead network fails, not hangs
+
+_LOG = logging.getLogger(__name__)
 
 
 class RunnerSetupError(RuntimeError):
@@ -46,6 +58,63 @@ def prism_binary() -> Path:
 
 def flink_job_server_jar() -> Path:
     return cache_dir() / "jars" / f"beam-runners-flink-{FLINK_MINOR}-job-server-{BEAM_VERSION}.jar"
+
+
+def flink_job_server_url() -> str:
+    """Where Beam's FlinkRunner fetches its job server when no jar is given (Maven Central)."""
+    from apache_beam.utils.subprocess_server import JavaJarServer
+
+    return JavaJarServer.path_to_beam_jar(
+        f":runners:flink:{FLINK_MINOR}:job-server:shadowJar", version=BEAM_VERSION
+    )
+
+
+def fetch_flink_job_server_jar() -> Path:
+    """The Flink job-server jar on this machine: the local cache's, else Beam's own cached copy,
+    else downloaded into the local cache once with Beam's own code. A failed download raises a
+    one-line RunnerSetupError (what, from where, why, and how to supply the jar) and leaves no
+    partial file."""
+    from apache_beam.utils.subprocess_server import JavaJarServer
+
+    jar = flink_job_server_jar()
+    if jar.exists():
+        return jar
+    beams = Path(JavaJarServer.JAR_CACHE) / jar.name
+    if beams.exists():
+        return beams
+    url = flink_job_server_url()
+    _LOG.info("fetching Beam's Flink job server %s from %s into %s (once)", FLINK_JOB_SERVER, url,
+                 jar.parent)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(FETCH_TIMEOUT_S)
+    try:
+        fetched = Path(JavaJarServer.local_jar(url, cache_dir=str(jar.parent)))
+    except Exception as err:  # noqa: BLE001 - any failure of the fetch is reported the same way
+        with contextlib.suppress(OSError):
+            (jar.parent / (Path(url).name + ".tmp")).unlink()
+        raise RunnerSetupError(
+            f"Beam's Flink job server jar ({FLINK_JOB_SERVER}) could not be fetched from {url}: "
+            f"{_root_cause(err)}. Place it at {jar} or pass --flink_job_server_jar") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    return fetched  # the cached jar (another path only for a URL that names another file)
+
+
+def _root_cause(err: BaseException) -> str:
+    """Why a download failed, on one line: the first network error of the chain (Beam wraps the
+    download's error, and the mirror's after it, in a RuntimeError), else the error itself."""
+    from urllib.error import URLError
+
+    chain, seen = [err], {id(err)}
+    while (inner := chain[-1].__cause__ or chain[-1].__context__) is not None:
+        if id(inner) in seen:
+            break
+        seen.add(id(inner))
+        chain.append(inner)
+    network = [e for e in chain if isinstance(e, URLError)]
+    cause = network[-1] if network else err
+    text = " ".join(str(cause).split())
+    return (text or type(cause).__name__)[:200]
 
 
 def _flag(args: list[str], name: str) -> str | None:
@@ -103,14 +172,7 @@ def runner_args(args: list[str], *, streaming: bool) -> list[str]:
 def _flink_args(args: list[str], streaming: bool) -> list[str]:
     out = list(args)
     if not _has(out, "flink_job_server_jar"):
-        jar = flink_job_server_jar()
-        if not jar.exists():
-            raise RunnerSetupError(
-                f"Beam's Flink job server jar is not at {jar}. It comes from Maven Central as "
-                f"org.apache.beam:beam-runners-flink-{FLINK_MINOR}-job-server:{BEAM_VERSION}; "
-                "this machine's registry did not serve it (see README, Runners). Place the jar there "
-                "or pass --flink_job_server_jar")
-        out.append(f"--flink_job_server_jar={jar}")
+        out.append(f"--flink_job_server_jar={fetch_flink_job_server_jar()}")
     if not _has(out, "flink_version"):
         out.append(f"--flink_version={FLINK_MINOR}")
     if not _has(out, "environment_type"):

@@ -10,6 +10,7 @@ import os
 
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.utils.subprocess_server import JavaJarServer
 
 from beam_cxone.config import AnalyticsConfig
 from beam_cxone.io.cassandra_write import CassandraConfig
@@ -20,6 +21,7 @@ from beam_cxone.options import cassandra_config
 from beam_cxone.options import kafka_config
 from beam_cxone.options import parse_time_ms
 from beam_cxone.parse import ParseSettings
+from beam_cxone.runners import profiles
 from beam_cxone.runners.profiles import RunnerSetupError
 from beam_cxone.runners.profiles import cache_dir
 from beam_cxone.runners.profiles import runner_args
@@ -168,7 +170,10 @@ def test_flink_user_flags_are_kept(cache):
     assert runner_args(args, streaming=True) == args[1:] + ["--runner=FlinkRunner", "--streaming"]
 
 
-def test_flink_jar_missing_is_a_clear_error(cache):
+def test_flink_jar_missing_is_a_clear_error(cache, monkeypatch):
+    # No jar cached and the fetch fails (a port nothing listens on: no network needed).
+    monkeypatch.setattr(JavaJarServer, "JAR_CACHE", str(cache / "beam-jars"))
+    monkeypatch.setattr(profiles, "flink_job_server_url", lambda: f"http://127.0.0.1:1/{JAR_NAME}")
     with pytest.raises(RunnerSetupError) as err:
         runner_args(["--runner=FlinkRunner"], streaming=True)
     message = str(err.value)
