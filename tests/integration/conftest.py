@@ -4,9 +4,9 @@ Each test session gets its own keyspace (`cxone_test_<random>`), so parallel run
 developers' own data never meet; it is dropped at the end, and Cassandra is left running.
 
 No process outlives the run: every process a test starts (a job subprocess, the Prism job server it
-starts in turn) inherits the environment variable RUN_MARKER; one that lost its parent is stopped when
-its test ends, and all that are left when the session ends (see `_stop_leftover_processes`). The
-stack's services are started without the marker, so they are never among them.
+starts in turn) inherits the environment variable BEAM_CXONE_TEST_RUN; one that lost its parent is
+stopped when its test ends, and all that are left when the session ends (`_stop_leftover_processes`).
+The stack's services are started without the marker, so they are never among them.
 """
 
 from __future__ import annotations
