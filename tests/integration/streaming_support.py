@@ -11,11 +11,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer
 from kafka import KafkaProducer
+from kafka import TopicPartition
 
 from beam_cxone.generator import GeneratorConfig
 from beam_cxone.generator import generate
@@ -123,6 +126,15 @@ class Job:
         if self.proc.poll() is not None:
             pytest.fail(f"job exited with {self.proc.returncode}:\n{self.output()[-4000:]}")
 
+    def kill(self) -> None:
+        """kill -9 of the job's Python process and the Prism it started (its process group)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+        self._log.close()
+
     def stop(self) -> None:
         """Stops the job the hard way (SIGTERM to its process group: no drain, no final metrics)."""
         try:
@@ -135,6 +147,51 @@ class Job:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=30)
         self._log.close()
+
+
+# ----- waiting on conditions ------------------------------------------------------------------------
+
+
+def group_offsets(bootstrap: str, topic: str, group: str, partitions: int = PARTITIONS) -> dict[int, int | None]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        return {p: consumer.committed(TopicPartition(topic, p)) for p in range(partitions)}
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+def wait_for(predicate, timeout_s: float, job: Job, interval_s: float = 1.0):
+    deadline = time.monotonic() + timeout_s
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        job.check_alive()
+        time.sleep(interval_s)
+        value = predicate()
+    return value
+
+
+def assert_rows(
+    cfg, expected: dict[str, list[str]], before_ms: int, job: Job, timeout_s: float = 90
+) -> None:
+    got = wait_for(lambda: table_rows(cfg, before_ms) == expected, timeout_s, job, 2.0)
+    if not got:
+        rows = table_rows(cfg, before_ms)
+        for table in RESULT_TABLES:
+            missing = sorted(set(expected[table]) - set(rows[table]))[:5]
+            extra = sorted(set(rows[table]) - set(expected[table]))[:5]
+            assert rows[table] == expected[table], (
+                f"{table}: {len(rows[table])} rows, expected {len(expected[table])}; "
+                f"missing {missing}; unexpected {extra}\n{job.output()[-3000:]}"
+            )
 
 
 def job_args(bootstrap: str, topic: str, keyspace: str, *extra: str) -> list[str]:

@@ -22,7 +22,6 @@ import time
 
 import pytest
 from kafka import KafkaConsumer
-from kafka import TopicPartition
 
 from beam_cxone.generator import GeneratorConfig
 from beam_cxone.io.cassandra_schema import read_rows
@@ -31,16 +30,19 @@ from beam_cxone.io.kafka import KafkaReadConfig
 from beam_cxone.io.kafka import PartitionOffsets
 from beam_cxone.tables import TABLES
 from tests.integration.streaming_support import PARTITIONS
-from tests.integration.streaming_support import RESULT_TABLES
 from tests.integration.streaming_support import Job
 from tests.integration.streaming_support import advance_records
+from tests.integration.streaming_support import assert_rows
+from tests.integration.streaming_support import end_offsets
 from tests.integration.streaming_support import expected_dead_letters
 from tests.integration.streaming_support import expected_rows
 from tests.integration.streaming_support import export
+from tests.integration.streaming_support import group_offsets
 from tests.integration.streaming_support import job_args
 from tests.integration.streaming_support import publish
 from tests.integration.streaming_support import table_rows
 from tests.integration.streaming_support import trace
+from tests.integration.streaming_support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -49,48 +51,6 @@ def _broker_listening(port: int = 9092) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _group_offsets(bootstrap: str, topic: str, group: str) -> dict[int, int | None]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    try:
-        return {p: consumer.committed(TopicPartition(topic, p)) for p in range(PARTITIONS)}
-    finally:
-        consumer.close()
-
-
-def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
-    finally:
-        consumer.close()
-
-
-def _wait_for(predicate, timeout_s: float, job: Job, interval_s: float = 1.0):
-    deadline = time.monotonic() + timeout_s
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        job.check_alive()
-        time.sleep(interval_s)
-        value = predicate()
-    return value
-
-
-def _assert_rows(
-    cfg, expected: dict[str, list[str]], before_ms: int, job: Job, timeout_s: float = 90
-) -> None:
-    got = _wait_for(lambda: table_rows(cfg, before_ms) == expected, timeout_s, job, 2.0)
-    if not got:
-        rows = table_rows(cfg, before_ms)
-        for table in RESULT_TABLES:
-            missing = sorted(set(expected[table]) - set(rows[table]))[:5]
-            extra = sorted(set(rows[table]) - set(expected[table]))[:5]
-            assert rows[table] == expected[table], (
-                f"{table}: {len(rows[table])} rows, expected {len(expected[table])}; "
-                f"missing {missing}; unexpected {extra}\n{job.output()[-3000:]}"
-            )
 
 
 # ----- the tests ---------------------------------------------------------------------------------
@@ -107,7 +67,7 @@ def test_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
         time.sleep(5)  # the job is up and reading before the stream starts
         half = len(records) // 2
         publish(kafka_bootstrap, topic, records[:half])
-        read_half = _wait_for(
+        read_half = wait_for(
             lambda: table_rows(fresh_keyspace, advance_ms)["interaction_volumes"], 60, job
         )
         assert read_half, "the first half produced no rows before the restart"
@@ -122,7 +82,7 @@ def test_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
         up = time.monotonic()
         print(f"broker unavailable for {up - down:.1f} s (stop, 3 s, start)")
         publish(kafka_bootstrap, topic, records[half:], advance_records(advance_ms))
-        _assert_rows(fresh_keyspace, expected, advance_ms - 60_000, job)
+        assert_rows(fresh_keyspace, expected, advance_ms - 60_000, job)
         print(f"rows equal the reference {time.monotonic() - up:.1f} s after the broker was back")
         job.check_alive()
     finally:
@@ -169,19 +129,19 @@ def test_job_restarted_on_its_consumer_group_resumes_with_a_replay_margin(
     first = Job(args, tmp_path / "first.log")
     try:
         publish(kafka_bootstrap, topic, records[:half])
-        ends = _end_offsets(kafka_bootstrap, topic)
-        caught_up = _wait_for(
-            lambda: _group_offsets(kafka_bootstrap, topic, group) == ends, 60, first
+        ends = end_offsets(kafka_bootstrap, topic)
+        caught_up = wait_for(
+            lambda: group_offsets(kafka_bootstrap, topic, group) == ends, 60, first
         )
-        assert caught_up, (_group_offsets(kafka_bootstrap, topic, group), ends)
-        old_windows = _wait_for(
+        assert caught_up, (group_offsets(kafka_bootstrap, topic, group), ends)
+        old_windows = wait_for(
             lambda: table_rows(fresh_keyspace, advance_ms)["interaction_volumes"], 60, first
         )
         assert old_windows, "the first job wrote no rows"
         time.sleep(2)  # part of the trace is in flight: windows open, patterns pending
     finally:
         first.stop()
-    committed = _group_offsets(kafka_bootstrap, topic, group)
+    committed = group_offsets(kafka_bootstrap, topic, group)
     # Where the second job will start: the read's own restriction provider, on the same group.
     cfg = KafkaReadConfig(
         bootstrap_servers=kafka_bootstrap,
@@ -203,12 +163,12 @@ def test_job_restarted_on_its_consumer_group_resumes_with_a_replay_margin(
     try:
         time.sleep(3)
         publish(kafka_bootstrap, topic, records[half:], advance_records(advance_ms))
-        _assert_rows(fresh_keyspace, expected, advance_ms - 60_000, second)
+        assert_rows(fresh_keyspace, expected, advance_ms - 60_000, second)
         print(
             f"replayed {sum(committed.values()) - sum(starts.values())} records; rows equal the "
             f"reference {time.monotonic() - restarted:.1f} s after the restart"
         )
-        after = _group_offsets(kafka_bootstrap, topic, group)
+        after = group_offsets(kafka_bootstrap, topic, group)
         assert all(after[p] >= committed[p] for p in range(PARTITIONS)), (committed, after)
     finally:
         second.stop()
@@ -262,10 +222,10 @@ def test_malformed_truncated_binary_and_huge_records_become_dead_letters_also_on
         publish(kafka_bootstrap, topic, records[:third])
         publish(kafka_bootstrap, topic, by_partition=bad)
         publish(kafka_bootstrap, topic, records[third:], advance_records(advance_ms))
-        _assert_rows(fresh_keyspace, expected, advance_ms - 60_000, job)
-        stored = _wait_for(lambda: _dead_rows(fresh_keyspace) == expected_dead, 30, job)
+        assert_rows(fresh_keyspace, expected, advance_ms - 60_000, job)
+        stored = wait_for(lambda: _dead_rows(fresh_keyspace) == expected_dead, 30, job)
         assert stored, (len(_dead_rows(fresh_keyspace)), len(expected_dead))
-        on_topic = _wait_for(
+        on_topic = wait_for(
             lambda: len(_consume(kafka_bootstrap, dead_topic)) >= len(expected_dead), 30, job
         )
         assert on_topic
@@ -314,7 +274,7 @@ def test_a_rate_cap_waits_and_never_drops(kafka_bootstrap, fresh_topic, fresh_ke
         tmp_path / "job.log",
     )
     try:
-        _assert_rows(fresh_keyspace, expected, advance_ms - 60_000, job)
+        assert_rows(fresh_keyspace, expected, advance_ms - 60_000, job)
         elapsed = time.monotonic() - started
         job.check_alive()
     finally:
