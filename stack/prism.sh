@@ -9,6 +9,7 @@ source "$(dirname "$0")/lib.sh"
 BEAM_MODULE=github.com/apache/beam/sdks/v2 # Beam's sdks/ directory; Prism is ./go/cmd/prism in it
 STOCK_BIN="$CACHE_DIR/prism-$BEAM_VERSION/prism"
 shopt -s nullglob
+LC_COLLATE=C # patches in byte order of their names, as beam_cxone/runners/profiles.py hashes them
 PATCHES=("$STACK_DIR"/prism-patches/*.patch)
 # A changed, added or removed patch gives another directory, hence a rebuild.
 PATCH_HASH="$(cat "${PATCHES[@]}" /dev/null | sha256sum | cut -c1-8)"
