@@ -15,6 +15,7 @@ working set-up on this kind of machine. The runner always comes from flags, neve
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import socket
@@ -52,8 +53,20 @@ def cache_dir() -> Path:
     return Path(os.environ.get("BEAM_CXONE_CACHE", Path.home() / ".cache" / "beam_cxone"))
 
 
+# The project's own patches to Prism (docs/PRISM_PATCHES.md), applied by stack/prism.sh.
+PRISM_PATCHES = Path(__file__).resolve().parents[2] / "stack" / "prism-patches"
+
+
 def prism_binary() -> Path:
-    return cache_dir() / f"prism-{BEAM_VERSION}" / "prism"
+    """The patched Prism stack/prism.sh builds (its folder is named by a hash of the patch files, as
+    the script names it), or the stock build with PRISM_STOCK=1 or where the patches are not at hand
+    (an installed package without the repository)."""
+    stock = cache_dir() / f"prism-{BEAM_VERSION}" / "prism"
+    patches = sorted(PRISM_PATCHES.glob("*.patch")) if PRISM_PATCHES.is_dir() else []
+    if os.environ.get("PRISM_STOCK") == "1" or not patches:
+        return stock
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in patches)).hexdigest()[:8]
+    return cache_dir() / f"prism-{BEAM_VERSION}-{digest}" / "prism"
 
 
 def flink_job_server_jar() -> Path:
