@@ -9,10 +9,12 @@ ever sees it as expired: the read is the one place where "late" is decided, and 
 dead letters instead of silent drops.
 
 Idleness, by event time only: a partition that has read everything there is (caught up for
-`idle_timeout_ms` of wall time) stops holding the others back: the topic's watermark is the minimum over
-the partitions that still have records to read. The idle partition then vouches for that value (its
-floor rises to it), so a record it receives later that is far behind it is `late`, never silently
-dropped downstream. When every partition is caught up (a pause in the feed, the end of a backlog),
+`idle_timeout_ms` of wall time) stops holding the others back by vouching for the watermark of the
+partitions still reading: its floor rises to their minimum, so the topic's watermark (the minimum over
+all partitions, idle ones included) follows them, and a record the idle partition receives later that
+is far behind is `late`, never silently dropped downstream. (An idle partition left out of the minimum
+instead would let the topic pass records it reads in the moment it wakes up: measured, the window
+rows around a pause lost records.) When every partition is caught up (a pause in the feed, the end of a backlog),
 nothing moves: the wall clock never advances a watermark unless `wall_clock_idle` is set (an explicit
 option for sparse topics, at the price of turning what a feed sends after a long enough pause into
 `late` dead letters).
@@ -125,18 +127,15 @@ class TopicWatermarks:
         self._idle[partition] = idle
 
     def low(self, wall_ms: int, excluding: int | None = None) -> int | None:
-        """The minimum watermark of the other partitions that still read; when none does, nothing
-        (the caller's own watermark decides) if the caller reads, else the minimum of all (every
-        partition idle: nothing moves). None (the minimum timestamp) while any of them holds it back."""
+        """The minimum watermark of the other partitions, idle ones included (an idle partition has
+        raised its floor to what the others reached, see `vouch`: it never lets the topic pass a
+        record it may still read without calling that record late); None (the minimum timestamp)
+        while any of them holds it back."""
         within_grace = self._first_seen_ms is None or wall_ms - self._first_seen_ms < self._grace_ms
         others = self._expected - {excluding}
         if within_grace and not others.issubset(self._wm):
             return None
-        known = {p: v for p, v in self._wm.items() if p != excluding}
-        active = {p: v for p, v in known.items() if not self._idle.get(p, False)}
-        if not active and not self._idle.get(excluding, False):
-            return _NO_OTHERS
-        values = list((active or known).values())
+        values = [v for p, v in self._wm.items() if p != excluding]
         if any(v is None for v in values):
             return None
         return min(values) if values else _NO_OTHERS
@@ -144,8 +143,7 @@ class TopicWatermarks:
     def low_of_active(self, wall_ms: int, excluding: int) -> int | None:
         """What an idle partition may vouch for: the minimum of the other partitions still reading;
         None when there is none (every partition idle: nothing moves) or one holds the minimum."""
-        active = [v for p, v in self._wm.items() if p != excluding and not self._idle.get(p, False)]
-        if not active or any(v is None for v in active):
+        if self.low(wall_ms, excluding) is None:
             return None
-        low = self.low(wall_ms, excluding)
-        return None if low is None or low == _NO_OTHERS else low
+        active = [v for p, v in self._wm.items() if p != excluding and not self._idle.get(p, False)]
+        return min(active) if active else None

@@ -203,11 +203,15 @@ def test_every_partition_holds_the_others_while_it_reads():
     assert [t.low(0, excluding=p) for p in (0, 1, 2)] == [200, 100, 100]
 
 
-def test_an_idle_partition_stops_holding_the_others_back():
+def test_an_idle_partition_holds_only_as_far_as_it_vouched():
+    # p0 idle at 100 still counts in the minimum until its floor rises to what the others reached:
+    # a partition that wakes up must never find the topic past records it is about to read.
     t = topic(p0=(100, True), p1=(200, False), p2=(300, False))
-    assert t.low(0, excluding=1) == 300
-    assert t.low(0, excluding=2) == 200
+    assert t.low(0, excluding=1) == 100
     assert t.low_of_active(0, excluding=0) == 200  # what p0 may vouch for
+    t.update(0, 200, wall_ms=1, idle=True)  # p0 vouched
+    assert t.low(1, excluding=1) == 200
+    assert t.low(1, excluding=2) == 200
 
 
 def test_when_every_partition_is_idle_nothing_moves():
@@ -216,9 +220,10 @@ def test_when_every_partition_is_idle_nothing_moves():
     assert t.low_of_active(0, excluding=0) is None
 
 
-def test_a_reading_partition_with_only_idle_others_decides_alone():
+def test_a_reading_partition_with_only_idle_others_waits_for_their_vouching():
     t = topic(p0=(100, True), p1=(200, True), p2=(300, False))
-    assert t.low(0, excluding=2) == 2**62
+    assert t.low(0, excluding=2) == 100
+    assert t.low_of_active(0, excluding=0) == 300
 
 
 def test_a_partition_not_seen_holds_the_minimum_within_the_grace():
