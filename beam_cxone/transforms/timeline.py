@@ -114,12 +114,12 @@ class TimelineRules:
         """Takes one record. Returns (a customer_profiles row when the greatest update changed,
         whether the record was a duplicate)."""
         kind, t, event_id = entry[0], entry[1], entry[2]
-        timeline.gc_at = max(timeline.gc_at or 0, t + self.profile_ttl_ms)
         if kind == UPDATE:
             item = tuple(entry[1:])
             k = bisect.bisect_left(timeline.history, item)
             if k < len(timeline.history) and timeline.history[k][:2] == item[:2]:
-                return None, True
+                return None, True  # a copy changes nothing, not even the idle deadline
+            timeline.gc_at = max(timeline.gc_at or 0, t + self.profile_ttl_ms)
             timeline.history.insert(k, item)
             if k < len(timeline.history) - 1:
                 return None, False
@@ -127,6 +127,7 @@ class TimelineRules:
             return profile_row(CustomerUpdate(event_id, t, customer_id, tier, region)), False
         if any(p[1] == event_id and p[0] == t for p in timeline.pending):
             return None, True
+        timeline.gc_at = max(timeline.gc_at or 0, t + self.profile_ttl_ms)
         timeline.pending.append(tuple(entry[1:]))
         return None, False
 

@@ -296,8 +296,6 @@ class _Tracker:
 class _Estimator:
     """The read's view of its estimator, for one partition alone (no topic to vouch for)."""
 
-    dedup_from = None
-
     def __init__(self):
         self.clock = PartitionClock(5_000, 30_000, 10_000)
 
@@ -306,6 +304,9 @@ class _Estimator:
 
     def publish(self):
         pass
+
+    def dedup_from(self):
+        return None
 
     def attach(self, first_seen):
         self.first_seen = first_seen

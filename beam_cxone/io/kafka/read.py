@@ -158,7 +158,7 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
         if seen is not None and seen.next_offset == start:
             return seen
         seen = FirstSeen(self._cfg.dedup_ttl_ms)
-        warm_from = estimator.dedup_from
+        warm_from = estimator.dedup_from()
         if warm_from is not None and warm_from < start:
             self._rebuild(tp, seen, warm_from, start)
         seen.next_offset = start

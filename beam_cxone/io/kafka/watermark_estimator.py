@@ -43,7 +43,7 @@ class EventTimeEstimator(WatermarkEstimator):
         self.clock = clock
         self._partition = partition
         self._topic = _topic_watermarks(topic, partitions)
-        self.dedup_from = dedup_from  # the first offset the partition's FirstSeen filter remembers
+        self._dedup_from = dedup_from  # the first offset the partition's FirstSeen filter remembers
         self._first_seen = None
 
     def get_clock(self) -> PartitionClock:
@@ -79,11 +79,15 @@ class EventTimeEstimator(WatermarkEstimator):
         with _TOPIC_LOCK:
             self._topic.update(self._partition, self.clock.watermark_ms(), now, self.clock.is_idle(now))
 
+    def dedup_from(self) -> int | None:
+        """A method, like get_clock: where a cold reader rebuilds the duplicate filter from."""
+        return self._dedup_from
+
     def attach(self, first_seen) -> None:
         self._first_seen = first_seen
 
     def get_estimator_state(self) -> tuple:
-        dedup_from = self.dedup_from
+        dedup_from = self._dedup_from
         if self._first_seen is not None:
             dedup_from = self._first_seen.oldest_offset()
         return (self._partition, self.clock.state(), dedup_from)
