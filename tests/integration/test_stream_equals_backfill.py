@@ -24,12 +24,6 @@ from tests.integration.streaming_support import trace
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="OPEN DEFECT, under investigation: on Prism this run lost 1 of 4 alerts in 2 of the last 7 "
-    "runs (bundles with timers split by Prism, apache/beam#35771, are the suspect); it passed in the "
-    "other runs and in the fault tests. Not strict so that a flaky Prism run does not block CI.",
-)
 def test_streaming_and_backfill_give_identical_rows(kafka_bootstrap, fresh_topic, fresh_keyspace,
                                                     tmp_path):
     records, advance_ms = trace(count=800, seed=11)
