@@ -2,7 +2,11 @@
 
 import sys
 
-from beam_cxone.cli import main
+from beam_cxone.console import silence_beam_import_noise
+
+silence_beam_import_noise()  # before beam_cxone.cli imports apache_beam
+
+from beam_cxone.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from beam_cxone import cli
+from beam_cxone.console import BEAM_IMPORT_NOISE
+from beam_cxone.console import silence_beam_import_noise
+
+REPO_DIR = Path(__file__).resolve().parents[2]
 
 CXONE_ENV = ("CXONE_CLIENT_ID", "CXONE_CLIENT_SECRET", "CXONE_ACCESS_KEY_ID", "CXONE_ACCESS_KEY_SECRET")
 
@@ -52,3 +61,26 @@ def test_unknown_command_is_rejected():
 )
 def test_a_stop_makes_the_run_bounded(argv, bounded):
     assert cli._is_bounded(argv) is bounded
+
+
+def test_help_does_not_print_beams_import_warning():
+    # Beam's GCP modules log "apitools not found ..." at import; the entry point filters that one line.
+    done = subprocess.run([sys.executable, "-m", "beam_cxone", "schema", "--help"], capture_output=True,
+                          text=True, timeout=120, cwd=REPO_DIR)
+    assert done.returncode == 0, done.stderr
+    assert "usage:" in done.stdout
+    assert BEAM_IMPORT_NOISE not in done.stderr and "apitools" not in done.stderr
+
+
+def test_the_import_filter_drops_only_beams_message():
+    silence_beam_import_noise()
+    silence_beam_import_noise()  # installed once however often it is called
+    root = logging.getLogger()
+    assert sum(type(f).__name__ == "_BeamImportNoise" for f in root.filters) == 1
+
+    def shown(logger: str, msg: str) -> bool:
+        return bool(root.filter(logging.LogRecord(logger, logging.WARNING, __file__, 1, msg, None, None)))
+
+    assert not shown("root", BEAM_IMPORT_NOISE + " despite the import not raising an ImportError.")
+    assert shown("root", "apitools is fine; another warning")
+    assert shown("apache_beam.io", BEAM_IMPORT_NOISE)  # only the root logger's own line is dropped
