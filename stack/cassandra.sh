@@ -13,6 +13,7 @@ source "$(dirname "$0")/lib.sh"
 NAME=cassandra
 NATIVE_PORT=9042
 HERE="$STACK_DIR/cassandra"
+STORAGE_PORT="$(sed -n 's/^storage_port: *\([0-9]*\)$/\1/p' "$HERE/cassandra.yaml")"
 HOME_DIR="$CACHE_DIR/cassandra-$CASSANDRA_VERSION"
 LIB_DIR="$HOME_DIR/lib"
 FETCH_MARKER="$HOME_DIR/.fetched"
@@ -77,10 +78,8 @@ start() {
     return 0
   fi
   rm -f "$(pidfile "$NAME")"
-  if port_open "$NATIVE_PORT"; then
-    log "port $NATIVE_PORT is already in use by another process; not starting $NAME"
-    return 1
-  fi
+  require_free_ports "$NAME" "stop it (this script's ports, CQL $NATIVE_PORT and storage $STORAGE_PORT, are fixed)" \
+    "$NATIVE_PORT" "$STORAGE_PORT"
   [[ -x "$JAVA" ]] || { log "no java at $JAVA"; return 1; }
   [[ -x "$PYTHON" ]] || { log "no python at $PYTHON (needed for the CQL readiness check)"; return 1; }
   fetch

@@ -27,6 +27,8 @@ java_cmd() {
 
 start() {
   if is_running kafka; then log "kafka already running (pid $(cat "$(pidfile kafka)"))"; return 0; fi
+  require_free_ports kafka "stop it, or run this stack on free ports: KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093 make stack-up" \
+    "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
   fetch
   mkdir -p "$KAFKA_RUN/data" "$KAFKA_RUN/logs"
   sed -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \

@@ -60,3 +60,34 @@ stop_pid() {
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# port_holder PORT: " by pid N (name, the stack of CHECKOUT)" for the process listening on PORT, as
+# far as ss and /proc tell (nothing when they cannot); the checkout is read from the `.stack/` paths
+# on the process's command line, where this project's services keep their data.
+port_holder() {
+  local line pid name dir
+  line="$(ss -ltnpH "sport = :$1" 2>/dev/null | head -n1)" || true
+  pid="$(sed -n 's/.*pid=\([0-9][0-9]*\).*/\1/p' <<<"$line")"
+  [[ -n "$pid" ]] || return 0
+  name="$(sed -n 's/.*(("\([^"]*\)".*/\1/p' <<<"$line")"
+  dir="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -o '/[^ =:]*/\.stack/' | head -n1 | sed -e 's#^//*#/#' -e 's#/\.stack/$##')" || true
+  if [[ -z "$dir" ]]; then
+    printf ' by pid %s (%s)' "$pid" "${name:-?}"
+  elif [[ "$dir" == "$REPO_DIR" ]]; then
+    printf " by pid %s (%s, this checkout's own service without its pid file: stop it by that pid)" "$pid" "${name:-?}"
+  else
+    printf ' by pid %s (%s, the stack of %s: `make stack-down` there)' "$pid" "${name:-?}" "$dir"
+  fi
+}
+
+# require_free_ports NAME WAY_OUT PORT...: fails with one line naming the first port that something
+# already listens on, who holds it and WAY_OUT, before a service starts and dies on a bind error.
+require_free_ports() {
+  local name="$1" way_out="$2" port; shift 2
+  for port in "$@"; do
+    if port_open "$port"; then
+      log "$name not started: 127.0.0.1:$port is in use$(port_holder "$port"); $way_out"
+      return 1
+    fi
+  done
+}
