@@ -20,6 +20,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_cxone import options as opts
+from beam_cxone.console import held_logs
 from beam_cxone.io.cassandra_schema import create_schema
 from beam_cxone.metrics_report import format_metrics
 from beam_cxone.monitoring import JobMonitor
@@ -158,7 +159,13 @@ def run_schema(argv: list[str]) -> int:
         cfg = opts.cassandra_config(options)
     except opts.OptionsError as err:
         return _fail(str(err))
-    for statement in create_schema(cfg):
+    try:
+        with held_logs("cassandra"):  # a failed connect is the one line below, not a traceback
+            statements = create_schema(cfg)
+    except Exception as err:  # noqa: BLE001 - any driver or schema error ends the command with its name
+        return _fail(f"cannot create the schema in {cfg.keyspace} on {','.join(cfg.hosts)}:{cfg.port}: "
+                     f"{type(err).__name__}: {' '.join(str(err).split())[:300]}")
+    for statement in statements:
         _LOG.info("schema: %s", statement.split("(")[0].strip())
     print(f"schema ready in keyspace {cfg.keyspace}")
     return 0

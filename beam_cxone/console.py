@@ -5,13 +5,20 @@ without Google's client libraries (`apitools not found, and bigquery client libr
 available…`: nothing here uses BigQuery). It filters that message on the root logger, where Beam
 logs it, and nothing else: every other warning still shows. The entry point calls it before
 anything imports apache_beam.
+
+`held_logs(name)` holds back what a library logs while a command connects: passed on once the block
+succeeds, dropped when it raises. The Cassandra driver logs every failed connection attempt with its
+traceback before it raises NoHostAvailable, whose message (each host and its error) the command
+prints as its one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
-__all__ = ["BEAM_IMPORT_NOISE", "silence_beam_import_noise"]
+__all__ = ["BEAM_IMPORT_NOISE", "held_logs", "silence_beam_import_noise"]
 
 # Logged by apache_beam.io.gcp.internal.clients.bigquery through `logging.warning` (the root logger).
 BEAM_IMPORT_NOISE = "apitools not found, and bigquery client libraries are not available"
@@ -31,3 +38,29 @@ def silence_beam_import_noise() -> None:
     root = logging.getLogger()
     if not any(isinstance(f, _BeamImportNoise) for f in root.filters):
         root.addFilter(_BeamImportNoise())
+
+
+class _Hold(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def held_logs(name: str) -> Iterator[None]:
+    """What logger `name` (and its children) logs inside the block: passed on as usual after the block,
+    or dropped when the block raises."""
+    logger = logging.getLogger(name)
+    hold, propagate = _Hold(), logger.propagate
+    logger.addHandler(hold)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(hold)
+        logger.propagate = propagate
+    for record in hold.records:  # only reached when the block did not raise
+        logging.getLogger(record.name).handle(record)

@@ -33,6 +33,7 @@ from typing import Any
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_cxone import options as opts
+from beam_cxone.console import held_logs
 from beam_cxone.io.cassandra_write import CassandraConfig
 from beam_cxone.io.cassandra_write import from_cql_value
 from beam_cxone.io.cassandra_write import open_session
@@ -126,7 +127,8 @@ def read_report_data(
 ) -> ReportData:
     """The rows of the range, by day partitions when the range allows it (see the module doc)."""
     days = rng.days(max_partition_days)
-    cluster, session = open_session(cfg)
+    with held_logs("cassandra"):  # a failed connect is the one line the command prints
+        cluster, session = open_session(cfg)
     prepared: dict[str, Any] = {}
     try:
         if days is None:
@@ -246,7 +248,7 @@ def run_report_command(argv: list[str]) -> int:
     except Exception as err:  # noqa: BLE001 - any driver error ends the command with its name
         return _fail(
             f"cannot read {cfg.keyspace} from {','.join(cfg.hosts)}:{cfg.port}: "
-            f"{type(err).__name__}: {str(err)[:300]}"
+            f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
         )
     sys.stdout.write(format_report(data, rng, limit=args.limit, keyspace=cfg.keyspace))
     if args.png:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,13 @@ def test_the_import_filter_drops_only_beams_message():
     assert not shown("root", BEAM_IMPORT_NOISE + " despite the import not raising an ImportError.")
     assert shown("root", "apitools is fine; another warning")
     assert shown("apache_beam.io", BEAM_IMPORT_NOISE)  # only the root logger's own line is dropped
+
+
+def test_schema_against_an_unreachable_cassandra_is_one_line(capsys):
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert cli.main(["schema", f"--cassandra_port={port}", "--cassandra_keyspace=ks"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"beam_cxone: cannot create the schema in ks on 127.0.0.1:{port}: NoHostAvailable")
+    assert err.count("\n") == 1

@@ -7,7 +7,11 @@ Run: .venv/bin/python -m pytest tests/unit/test_report.py -q
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import socket
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import apache_beam as beam
@@ -24,6 +28,7 @@ from apache_beam.metrics.metricbase import MetricName
 from apache_beam.options.pipeline_options import PipelineOptions
 
 import beam_cxone.report as report
+from beam_cxone.console import held_logs
 from beam_cxone.metrics_report import format_metrics
 from beam_cxone.metrics_report import metric_values
 from beam_cxone.report import ChannelVolume
@@ -443,6 +448,34 @@ def test_command_names_the_cause_when_cassandra_is_unreachable(capsys):
     assert run_report_command(["--cassandra_port=1", "--cassandra_keyspace=ks"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("beam_cxone report: cannot read ks from 127.0.0.1:1: NoHostAvailable")
+
+
+def test_unreachable_cassandra_is_one_line_on_the_command_line():
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "beam_cxone", "report", "--cassandra_hosts=127.0.0.1",
+         f"--cassandra_port={port}", "--cassandra_keyspace=ks"],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"beam_cxone report: cannot read ks from 127.0.0.1:{port}: NoHostAvailable")
+    assert done.stderr.count("\n") == 1, done.stderr  # no driver traceback before it
+
+
+def test_driver_logs_of_a_connect_are_passed_on_once_connected_and_dropped_when_it_fails(caplog):
+    driver = logging.getLogger("cassandra.cluster")
+    with caplog.at_level(logging.WARNING):
+        with held_logs("cassandra"):
+            driver.warning("kept: logged while connecting")
+            assert caplog.messages == []  # held back until the connect ends
+        with pytest.raises(OSError), held_logs("cassandra"):
+            driver.error("dropped: the failed connect's traceback", exc_info=True)
+            raise OSError("refused")
+        driver.warning("after the connect: as ever")
+    assert caplog.messages == ["kept: logged while connecting", "after the connect: as ever"]
+    assert logging.getLogger("cassandra").propagate
 
 
 def test_command_prints_report_and_png(fake_cassandra, capsys, tmp_path):
