@@ -17,6 +17,7 @@ import pytest
 
 from beam_cxone.config import AnalyticsConfig
 from tests.pipeline.harness import SOURCE_TIME_MS
+from tests.pipeline.harness import Late
 from tests.pipeline.harness import Run
 from tests.pipeline.harness import Watermark
 from tests.pipeline.harness import alert
@@ -210,24 +211,37 @@ def test_a_customer_back_after_31_idle_days_keeps_its_profile():
     assert run.final("pattern_alerts") == [want]
 
 
-def _config_or_none(**kw) -> AnalyticsConfig | None:
-    try:
-        return AnalyticsConfig(**kw)
-    except ValueError:
-        return None  # refusing the setting is a fix too
+LATENESS_S, WITHIN_S = 30, 30.0
+# The shortest profile TTL the settings accept: longer than the lateness + the pattern's `within`.
+SHORTEST_PROFILE_TTL_S = LATENESS_S + int(WITHIN_S) + 1
 
 
-def test_a_profile_ttl_within_the_lateness_never_regresses_a_profile_row():
-    cfg = _config_or_none(profile_ttl_s=20, allowed_lateness_s=30)
-    if cfg is None:
-        return
+@pytest.mark.parametrize("ttl_s", [20, LATENESS_S, LATENESS_S + int(WITHIN_S)])
+def test_a_profile_ttl_within_the_lateness_and_within_is_refused(ttl_s):
+    # Such a TTL could forget a profile while an older update or a pattern can still arrive.
+    with pytest.raises(ValueError, match="profile_ttl_s must exceed allowed_lateness_s"):
+        AnalyticsConfig(profile_ttl_s=ttl_s, allowed_lateness_s=LATENESS_S, pattern_within_s=WITHIN_S)
+
+
+def _shortest_ttl_config() -> AnalyticsConfig:
+    return AnalyticsConfig(profile_ttl_s=SHORTEST_PROFILE_TTL_S, allowed_lateness_s=LATENESS_S,
+                           pattern_within_s=WITHIN_S)
+
+
+def test_with_the_shortest_profile_ttl_an_older_update_never_regresses_a_profile_row():
+    gc_due_s = 10 + SHORTEST_PROFILE_TTL_S
     script = [
         update("u2", 10, "k1", "gold", "emea"),
-        Watermark(35),  # the idle GC (10 + 20 s) is due; 6 s is still within the lateness
-        update("u1", 6, "k1", "silver", "amer"),
+        Watermark(35),
+        update("u1", 6, "k1", "silver", "amer"),  # older, within the lateness: (10, u2) stays
+        Watermark(gc_due_s + 1),  # the idle GC is due: k1's state is cleared
+        Late(update("u0", 5, "k1", "bronze", "apac")),  # an older one now is always late
     ]
+    run = run_stream(script, _shortest_ttl_config())
     # (10, u2) is the greatest update
-    assert run_stream(script, cfg).final("customer_profiles") == [profile("k1", "gold", "emea", 10)]
+    assert run.final("customer_profiles") == [profile("k1", "gold", "emea", 10)]
+    run.assert_versions_only_grow()
+    assert [row["reason"] for row in run.dead_letters()] == ["late"]
 
 
 HANG_SCRIPT = """
@@ -237,24 +251,24 @@ from beam_cxone.config import AnalyticsConfig
 from tests.pipeline.harness import callback, failure, run_stream
 records = [failure("h1", 1, "k1"), failure("h2", 2, "k1"), failure("h3", 3, "k1"),
            callback("h4", 10, "k1")]
-run = run_stream(records, AnalyticsConfig(profile_ttl_s=30, allowed_lateness_s=30))
+run = run_stream(records, AnalyticsConfig(profile_ttl_s={ttl}, allowed_lateness_s={lateness},
+                                          pattern_within_s={within}))
 print(json.dumps(run.final("pattern_alerts")))
 """
-HANG_TIMEOUT_S = 15  # the run takes ~2 s with the interpreter start; a hang is cut here
+# A hang guard, not a measurement: the run takes a few seconds with the interpreter start; a loaded
+# machine gets a wide margin, and a hang is still cut.
+HANG_TIMEOUT_S = 120
 
 
-def test_a_profile_ttl_equal_to_the_lateness_terminates():
-    if _config_or_none(profile_ttl_s=30, allowed_lateness_s=30) is None:
-        return
+def test_the_shortest_profile_ttl_terminates():
+    # The idle GC is due right after the lateness and `within` have passed: its timers must not
+    # keep the stream from finishing.
     root = str(Path(__file__).resolve().parents[2])
+    code = HANG_SCRIPT.format(root=root, ttl=SHORTEST_PROFILE_TTL_S, lateness=LATENESS_S,
+                              within=WITHIN_S)
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", HANG_SCRIPT.format(root=root)],
-            capture_output=True,
-            text=True,
-            timeout=HANG_TIMEOUT_S,
-            cwd=root,
-        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=HANG_TIMEOUT_S, cwd=root)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the streaming run did not finish in {HANG_TIMEOUT_S} s")
     assert done.returncode == 0, done.stderr[-2000:]
