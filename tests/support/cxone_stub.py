@@ -21,6 +21,7 @@ import collections
 import dataclasses
 import itertools
 import json
+import math
 import re
 import threading
 from http.server import BaseHTTPRequestHandler
@@ -29,7 +30,14 @@ from typing import Any
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
-__all__ = ["CxoneStub", "Reply", "Seen"]
+__all__ = ["NO_ANSWER", "TIMEOUT_UNDER_TEST_S", "CxoneStub", "Reply", "Seen"]
+
+# `Reply(delay_s=NO_ANSWER)`: the request gets no answer while the stub runs, so a client timeout of
+# any length expires, whatever the machine's load.
+NO_ANSWER = math.inf
+# The client timeout of the tests that test timeouts (and only of those): every other request the
+# stub answers within milliseconds, so a spurious expiry needs a stall 100s of times that long.
+TIMEOUT_UNDER_TEST_S = 1.0
 
 _API = re.compile(r"^/inContactAPI/services/v(\d+)\.0/(skills|points-of-contact)/([^/]+)$")
 _KINDS = {"skills": "skill", "points-of-contact": "point_of_contact"}
@@ -188,7 +196,7 @@ class CxoneStub:
 
     def _wait(self, seconds: float) -> None:
         if seconds > 0:
-            self._release.wait(seconds)
+            self._release.wait(None if math.isinf(seconds) else seconds)
 
     def _discovery(self) -> Reply:
         return Reply(

@@ -63,9 +63,10 @@ def make_client(
         *,
         grant: str = "password",
         attempts: int = 5,
-        timeout_s: float = 2.0,
+        timeout_s: float = RetryPolicy.timeout_s,
         **kwargs: Any,
     ) -> CxoneClient:
+        """The policy's own timeout unless a test of timeouts sets one (TIMEOUT_UNDER_TEST_S)."""
         creds = load_credentials(grant, None, cxone_stub.env())
         policy = RetryPolicy(attempts=attempts, timeout_s=timeout_s, sleep=sleeps)
         client = CxoneClient(cxone_stub.url, creds, grant=grant, policy=policy, **kwargs)

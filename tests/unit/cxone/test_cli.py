@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from urllib.parse import quote
@@ -9,8 +10,12 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from beam_cxone.cxone import validation
 from beam_cxone.cxone.cli import run_validate
 from beam_cxone.cxone.token import _drop_oauth_session_debug
+from beam_cxone.cxone.transport import RetryPolicy
+from tests.support.cxone_stub import NO_ANSWER
+from tests.support.cxone_stub import TIMEOUT_UNDER_TEST_S
 from tests.support.cxone_stub import CxoneStub
 from tests.support.cxone_stub import Reply
 
@@ -77,11 +82,6 @@ FAILURES = {
         [],
         "OIDC discovery: HTTP 503 (gave up after 5 attempts)",
     ),
-    "timeout": (
-        lambda s: s.always("skill:101", Reply(200, {}, delay_s=2.0)),
-        ["--cxone_timeout_s=0.05"],
-        "skill 101: no answer within 0.05 s (gave up after 5 attempts)",
-    ),
     "malformed-json": (
         lambda s: s.always("tenant", Reply(200, "not json")),
         [],
@@ -113,6 +113,21 @@ def test_failures_exit_2_with_one_line(cxone_stub, sleeps, capsys, setup, extra,
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err == f"beam_cxone validate: {reason}\n"
+
+
+def test_timeout_exits_2_with_one_line(cxone_stub, sleeps, capsys, monkeypatch):
+    cxone_stub.always("skill:101", Reply(200, {}, delay_s=NO_ANSWER))
+    # Two attempts instead of the policy's five: each one waits the whole timeout.
+    monkeypatch.setattr(validation, "RetryPolicy", functools.partial(RetryPolicy, attempts=2))
+    extra = f"--cxone_timeout_s={TIMEOUT_UNDER_TEST_S}"
+    code = run_validate(argv(cxone_stub, extra), environ=cxone_stub.env(), sleep=sleeps)
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err == (
+        f"beam_cxone validate: skill 101: no answer within {TIMEOUT_UNDER_TEST_S:g} s "
+        "(gave up after 2 attempts)\n"
+    )
+    assert cxone_stub.hits["skill:101"] == 2
 
 
 def test_missing_credentials_exit_2(cxone_stub, capsys):

@@ -15,6 +15,8 @@ from beam_cxone.cxone.errors import CxonePermissionError
 from beam_cxone.cxone.errors import CxoneProtocolError
 from beam_cxone.cxone.errors import CxoneUnavailableError
 from beam_cxone.cxone.transport import RetryPolicy
+from tests.support.cxone_stub import NO_ANSWER
+from tests.support.cxone_stub import TIMEOUT_UNDER_TEST_S
 from tests.support.cxone_stub import CxoneStub
 from tests.support.cxone_stub import Reply
 
@@ -205,25 +207,29 @@ def test_503_is_retried_a_bounded_number_of_times(cxone_stub, make_client, sleep
 
 
 def test_slow_answer_times_out_and_is_retried(cxone_stub, make_client, sleeps):
-    cxone_stub.script("skill:101", Reply(200, {"late": True}, delay_s=2.0))
-    assert make_client(timeout_s=0.2).get_skill("101")["skills"]
+    cxone_stub.script("skill:101", Reply(200, {"late": True}, delay_s=NO_ANSWER))
+    assert make_client(timeout_s=TIMEOUT_UNDER_TEST_S).get_skill("101")["skills"]
     assert cxone_stub.hits["skill:101"] == 2
     assert len(sleeps) == 1 and 1 <= sleeps[0] <= 2
 
 
 def test_always_slow_gives_up_with_a_clear_message(cxone_stub, make_client, sleeps):
-    cxone_stub.always("skill:101", Reply(200, {}, delay_s=2.0))
+    cxone_stub.always("skill:101", Reply(200, {}, delay_s=NO_ANSWER))
     with pytest.raises(CxoneUnavailableError) as info:
-        make_client(timeout_s=0.1, attempts=3).get_skill("101")
-    assert info.value.reason == "skill 101: no answer within 0.1 s (gave up after 3 attempts)"
-    assert cxone_stub.hits["skill:101"] == 3 and len(sleeps) == 2
+        make_client(timeout_s=TIMEOUT_UNDER_TEST_S, attempts=2).get_skill("101")
+    assert info.value.reason == (
+        f"skill 101: no answer within {TIMEOUT_UNDER_TEST_S:g} s (gave up after 2 attempts)"
+    )
+    assert cxone_stub.hits["skill:101"] == 2 and len(sleeps) == 1
 
 
 def test_slow_token_endpoint_times_out(cxone_stub, make_client):
-    cxone_stub.always("token", Reply(200, {}, delay_s=2.0))
+    cxone_stub.always("token", Reply(200, {}, delay_s=NO_ANSWER))
     with pytest.raises(CxoneUnavailableError) as info:
-        make_client(timeout_s=0.1, attempts=2).access_token()
-    assert info.value.reason == "token request: no answer within 0.1 s (gave up after 2 attempts)"
+        make_client(timeout_s=TIMEOUT_UNDER_TEST_S, attempts=2).access_token()
+    assert info.value.reason == (
+        f"token request: no answer within {TIMEOUT_UNDER_TEST_S:g} s (gave up after 2 attempts)"
+    )
     assert cxone_stub.hits["token"] == 2
 
 
@@ -233,7 +239,7 @@ def test_connection_refused_is_retried_then_reported(sleeps, monkeypatch):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     creds = load_credentials("password", None, CxoneStub().env())
-    policy = RetryPolicy(attempts=3, timeout_s=1, sleep=sleeps)
+    policy = RetryPolicy(attempts=3, sleep=sleeps)
     with CxoneClient(f"http://127.0.0.1:{port}", creds, policy=policy) as client:
         with pytest.raises(CxoneUnavailableError) as info:
             client.token_endpoint()
