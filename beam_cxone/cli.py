@@ -101,8 +101,6 @@ def run_streaming(argv: list[str]) -> int:
     job = options.view_as(opts.JobOptions)
     try:
         kafka, analytics, cassandra = opts.job_configs(options, cassandra=job.sink == "cassandra")
-        if job.run_seconds > 0 and not bounded:
-            kafka = dataclasses.replace(kafka, drain_at_wall_ms=int((time.time() + job.run_seconds) * 1000))
         sink = SinkConfig(kind=job.sink, cassandra=cassandra, output_dir=job.output_dir)
         dead_letter_topic = opts.dead_letter_topic_config(options)
         watch = monitor_settings(options)
@@ -110,6 +108,12 @@ def run_streaming(argv: list[str]) -> int:
         return _fail(f"invalid options:\n  {err}")
     if _cxone_validation_failed(options):
         return 2
+    if job.run_seconds > 0 and not bounded:
+        # The read drains at this wall time, which the job graph carries: taken after the checks
+        # (CXone's retries can take a minute), as late as building the graph allows. The runner's
+        # start-up (Prism, the SDK worker: a few seconds) still counts; to leave it out, the read
+        # would have to count from its own first call (beam_cxone/io/kafka/read.py).
+        kafka = dataclasses.replace(kafka, drain_at_wall_ms=int((time.time() + job.run_seconds) * 1000))
     _LOG.info("%s %s from %s to %s (%s)", "reading" if bounded else "streaming", kafka.topic,
               kafka.bootstrap_servers, sink.kind, options.get_all_options()["runner"])
     p = beam.Pipeline(options=options)

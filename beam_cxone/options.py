@@ -119,8 +119,9 @@ class JobOptions(PipelineOptions):
     def _add_argparse_args(cls, parser):
         g = parser.add_argument_group("job")
         g.add_argument("--run_seconds", type=float, default=0.0,
-                       help="Drain a streaming job after this many seconds: the read ends, every window and "
-                            "timer fires, the job finishes (demos, tests, replays). 0 = run until stopped.")
+                       help="Drain a streaming job this many seconds after it is built (the runner's "
+                            "start-up counts): the read ends, every window and timer fires, the job "
+                            "finishes (demos, tests, replays). 0 = run until stopped.")
         g.add_argument("--sink", default="cassandra", choices=["cassandra", "jsonl"],
                        help="Where results go. jsonl (bounded runs only) writes --output_dir.")
         g.add_argument("--output_dir", default=None, help="Directory of the JSON Lines export.")

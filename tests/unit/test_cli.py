@@ -6,6 +6,7 @@ import logging
 import socket
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,27 @@ def test_schema_against_an_unreachable_cassandra_is_one_line(capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"beam_cxone: cannot create the schema in ks on 127.0.0.1:{port}: NoHostAvailable")
     assert err.count("\n") == 1
+
+
+def test_run_seconds_count_from_after_the_checks(monkeypatch):
+    # The drain time is taken once the options and CXone are checked (CXone's retries can take a
+    # minute), not when the command starts.
+    now = [1_000.0]
+    monkeypatch.setattr(cli, "time", types.SimpleNamespace(time=lambda: now[0]))
+
+    def slow_validation(options):
+        now[0] += 100.0
+        return False
+
+    built = []
+
+    def build(p, kafka, *rest):
+        built.append(kafka)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(cli, "_cxone_validation_failed", slow_validation)
+    monkeypatch.setattr(cli, "build_streaming", build)
+    code = cli.main(["--runner=PrismRunner", "--prism_location=/nonexistent/prism", "--topic=t",
+                     "--run_seconds=12"])
+    assert code == 2
+    assert built[0].drain_at_wall_ms == (1_000 + 100 + 12) * 1000
