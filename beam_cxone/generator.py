@@ -14,12 +14,12 @@ Determinism: only `random.Random(seed).random()` is drawn (the one method whose 
 promises to keep across versions), so a config always yields the same bytes, and a smaller `count`
 yields a prefix of a larger one.
 
-Run: `python -m beam_cxone.generator --count 100000 --seed 7 trace.jsonl.gz`
+A trace to a file: `python -m beam_cxone generate --count 100000 --seed 7 --output trace.jsonl.gz`
+(`beam_cxone.publish`, which also publishes to Kafka).
 """
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import dataclasses
 import gzip
@@ -43,7 +43,6 @@ __all__ = [
     "GeneratedRecord",
     "GeneratorConfig",
     "generate",
-    "main",
     "write_jsonl",
 ]
 
@@ -556,27 +555,3 @@ def write_jsonl(cfg: GeneratorConfig, path: str | os.PathLike) -> int:
             if out is not raw:
                 out.close()
     return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Write a synthetic trace: `python -m beam_cxone.generator --count N --seed S out.jsonl[.gz]`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path", help="Output file; gzip-compressed when it ends with .gz.")
-    parser.add_argument("--count", type=int, required=True, help="Number of records.")
-    parser.add_argument("--seed", type=int, default=0, help="Random seed (default 0).")
-    parser.add_argument(
-        "--events_per_second", type=float, default=20.0, help="Event-time rate (default 20)."
-    )
-    args = parser.parse_args(argv)
-    cfg = GeneratorConfig(
-        count=args.count, seed=args.seed, events_per_second_event_time=args.events_per_second
-    )
-    started = time.perf_counter()
-    written = write_jsonl(cfg, args.path)
-    elapsed = time.perf_counter() - started
-    print(f"{written} records in {elapsed:.2f} s ({written / max(elapsed, 1e-9):,.0f}/s)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
