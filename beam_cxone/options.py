@@ -16,8 +16,7 @@ from beam_cxone.io.kafka import DeadLetterTopicConfig
 from beam_cxone.io.kafka import KafkaReadConfig
 from beam_cxone.parse import DEFAULT_FAILURE_REASONS
 from beam_cxone.parse import DEFAULT_MAX_RECORD_BYTES
-from beam_cxone.parse import Rejected
-from beam_cxone.parse import parse_event_time
+from beam_cxone.time_args import parse_time_ms
 
 __all__ = [
     "AnalyticsOptions",
@@ -139,23 +138,6 @@ class MonitoringOptions(PipelineOptions):
         g.add_argument("--metrics_port", type=int, default=0,
                        help="Serve the job's metrics for Prometheus on http://127.0.0.1:PORT/metrics. "
                             "0 = off (default).")
-
-
-def parse_time_ms(value: str | int | None) -> int | None:
-    """RFC 3339 (with offset) or epoch milliseconds to epoch ms."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int) or str(value).lstrip("-").isdigit():
-        return int(value)
-    try:
-        return parse_event_time(str(value))  # the record contract's exact integer arithmetic
-    except Rejected:
-        pass
-    try:
-        parse_event_time(str(value) + "Z")
-    except Rejected:
-        raise ValueError(f"time {value!r} is neither RFC 3339 nor epoch milliseconds") from None
-    raise ValueError(f"time {value!r} has no offset (add Z or +HH:MM)")
 
 
 def _collect(errors: list[str], label: str, build):

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 from typing import NamedTuple
 
-from beam_cxone import options as opts
 from beam_cxone.tables import iso_date
 from beam_cxone.tables import iso_millis
+from beam_cxone.time_args import parse_time_ms
 
 __all__ = [
     "MAX_PARTITION_DAYS",
@@ -63,7 +63,7 @@ class TimeRange:
         bounds = []
         for flag, value in (("--since", since), ("--until", until)):
             try:
-                bounds.append(opts.parse_time_ms(value))
+                bounds.append(parse_time_ms(value))
             except ValueError as err:
                 raise ValueError(f"{flag}: {err}") from None
         return cls(*bounds)

@@ -135,7 +135,7 @@ def test_time_range_parses_rfc3339_and_epoch_ms(since, until, expected):
 @pytest.mark.parametrize(
     "since, until, message",
     [
-        # the wording of a bad time is options.parse_time_ms's; the report names the flag
+        # the wording of a bad time is time_args.parse_time_ms's; the report names the flag
         ("2031-03-14T23:59:40", None, "--since: time '2031-03-14T23:59:40' "),
         (None, "yesterday", "--until: "),
         (
@@ -150,6 +150,15 @@ def test_time_range_rejects_bad_bounds(since, until, message):
         TimeRange.parse(since, until)
     assert str(err.value).startswith(message)
     assert "yesterday" in str(err.value) or until != "yesterday"
+
+
+def test_the_reports_pure_part_imports_neither_beam_nor_the_drivers():
+    code = ("import sys, beam_cxone.report_tables; "
+            "print(sorted({'apache_beam', 'kafka', 'cassandra'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_time_range_is_half_open():
