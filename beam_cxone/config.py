@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from beam_cxone import defaults
 from beam_cxone.parse import DEFAULT_FAILURE_REASONS
 from beam_cxone.parse import DEFAULT_MAX_RECORD_BYTES
 from beam_cxone.parse import ParseSettings
@@ -17,12 +18,12 @@ __all__ = ["AnalyticsConfig"]
 class AnalyticsConfig:
     """What is computed. Durations in seconds of event time."""
 
-    window_size_s: int = 10
-    allowed_lateness_s: int = 30
-    dedup_ttl_s: int = 600
-    profile_ttl_s: int = 30 * 24 * 3600
-    failure_count: int = 3
-    pattern_within_s: float = 30.0
+    window_size_s: int = defaults.WINDOW_SIZE_S
+    allowed_lateness_s: int = defaults.ALLOWED_LATENESS_S
+    dedup_ttl_s: int = defaults.DEDUP_TTL_S
+    profile_ttl_s: int = defaults.PROFILE_TTL_S
+    failure_count: int = defaults.FAILURE_COUNT
+    pattern_within_s: float = defaults.PATTERN_WITHIN_S
     failure_reasons: tuple[str, ...] = DEFAULT_FAILURE_REASONS
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 

@@ -36,6 +36,7 @@ from beam_cxone.generator_cases import SCENARIO_NAMES
 from beam_cxone.generator_cases import SCENARIOS
 from beam_cxone.generator_cases import dumps
 from beam_cxone.generator_cases import malformed_value
+from beam_cxone.records import Channel
 
 __all__ = [
     "ALL_CHANNELS",
@@ -46,7 +47,7 @@ __all__ = [
     "write_jsonl",
 ]
 
-ALL_CHANNELS = ("voice", "chat", "email", "sms", "digital", "voicemail", "work_item")
+ALL_CHANNELS = tuple(channel.value for channel in Channel)  # docs/RECORDS.md, in its order
 # Realistic contact-centre mix; every channel stays frequent enough to appear in small traces.
 _CHANNEL_WEIGHTS = {
     "voice": 35,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from apache_beam.options.pipeline_options import KafkaStreamsRunnerOptions
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_cxone import defaults
 from beam_cxone.config import AnalyticsConfig
 from beam_cxone.io.cassandra_write import CassandraConfig
 from beam_cxone.io.kafka import DeadLetterTopicConfig
@@ -57,11 +58,12 @@ class KafkaOptions(PipelineOptions):
                        help="Stop at the end offsets seen at start (or --stop_timestamp) instead of streaming.")
         g.add_argument("--max_events_per_second", type=float, default=0.0,
                        help="Read rate cap for the whole job, events/s, split across partitions. 0 = no cap.")
-        g.add_argument("--out_of_orderness_s", type=float, default=5.0,
-                       help="Bounded out-of-orderness of the event-time watermark, seconds. Default 5.")
-        g.add_argument("--idle_timeout_s", type=float, default=10.0,
+        g.add_argument("--out_of_orderness_s", type=float, default=defaults.OUT_OF_ORDERNESS_S,
+                       help="Bounded out-of-orderness of the event-time watermark, seconds. "
+                            f"Default {defaults.OUT_OF_ORDERNESS_S:g}.")
+        g.add_argument("--idle_timeout_s", type=float, default=defaults.IDLE_TIMEOUT_S,
                        help="A partition caught up this long (wall time) stops holding the others back; its "
-                            "watermark moves only with theirs (event time). Default 10.")
+                            f"watermark moves only with theirs (event time). Default {defaults.IDLE_TIMEOUT_S:g}.")
         g.add_argument("--wall_clock_idle", action="store_true",
                        help="Let an idle partition's watermark follow the wall clock, so windows close on a "
                             "quiet topic; RISK: what the feed sends after a pause longer than the lateness "
@@ -79,17 +81,23 @@ class AnalyticsOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         g = parser.add_argument_group("analytics")
-        g.add_argument("--window_size_s", type=int, default=10, help="Volume window size, seconds. Default 10.")
-        g.add_argument("--allowed_lateness_s", type=int, default=30,
-                       help="Events later than this behind the watermark are dead letters (late). Default 30.")
-        g.add_argument("--dedup_ttl_s", type=int, default=600,
-                       help="How long (event time) an eventId is remembered for dedup, seconds. Default 600.")
-        g.add_argument("--profile_ttl_s", type=int, default=30 * 24 * 3600,
-                       help="Idle customers' state is cleared after this much event time, seconds. Default 30 days.")
-        g.add_argument("--failure_count", type=int, default=3,
-                       help="Consecutive failures before a callback that raise an alert. Default 3.")
-        g.add_argument("--pattern_within_s", type=float, default=30.0,
-                       help="Callback must come less than this after the first failure, seconds. Default 30.")
+        g.add_argument("--window_size_s", type=int, default=defaults.WINDOW_SIZE_S,
+                       help=f"Volume window size, seconds. Default {defaults.WINDOW_SIZE_S}.")
+        g.add_argument("--allowed_lateness_s", type=int, default=defaults.ALLOWED_LATENESS_S,
+                       help="Events later than this behind the watermark are dead letters (late). "
+                            f"Default {defaults.ALLOWED_LATENESS_S}.")
+        g.add_argument("--dedup_ttl_s", type=int, default=defaults.DEDUP_TTL_S,
+                       help="How long (event time) an eventId is remembered for dedup, seconds. "
+                            f"Default {defaults.DEDUP_TTL_S}.")
+        g.add_argument("--profile_ttl_s", type=int, default=defaults.PROFILE_TTL_S,
+                       help="Idle customers' state is cleared after this much event time, seconds. "
+                            f"Default {defaults.PROFILE_TTL_S // 86400} days.")
+        g.add_argument("--failure_count", type=int, default=defaults.FAILURE_COUNT,
+                       help="Consecutive failures before a callback that raise an alert. "
+                            f"Default {defaults.FAILURE_COUNT}.")
+        g.add_argument("--pattern_within_s", type=float, default=defaults.PATTERN_WITHIN_S,
+                       help="Callback must come less than this after the first failure, seconds. "
+                            f"Default {defaults.PATTERN_WITHIN_S:g}.")
         g.add_argument("--failure_reasons", default=",".join(DEFAULT_FAILURE_REASONS),
                        help="endReason values that make a CONTACT_ENDED a failure, comma-separated.")
         g.add_argument("--max_record_bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES,
