@@ -32,6 +32,7 @@ from beam_cxone.transforms.join import profile_row
 from beam_cxone.transforms.patterns import PatternSpec
 from beam_cxone.transforms.patterns import Step
 from beam_cxone.transforms.patterns import detect
+from beam_cxone.transforms.timing import END_OF_TIME_MS
 from beam_cxone.transforms.timing import Finality
 
 __all__ = [
@@ -109,6 +110,16 @@ class TimelineRules:
     spec: PatternSpec
     finality: Finality
     profile_ttl_ms: int
+    # Wake-ups are rounded up to this grid. A timer firing evaluates what is final at its own time (a
+    # DoFn cannot see the watermark), and the next firing of the same key waits for the next bundle:
+    # exact deadlines made a backlog of one customer's N distinct event times cost N bundles in a row
+    # (measured: alerts trickled in for 15 s after the watermark had jumped past them all). A later
+    # wake-up changes no result: everything final by then is evaluated, in order.
+    wake_step_ms: int = 1
+
+    def _wake(self, deadline_ms: int) -> int:
+        step = self.wake_step_ms
+        return min(-(-deadline_ms // step) * step, END_OF_TIME_MS - 1)
 
     def add(self, timeline: Timeline, customer_id: str, entry: tuple) -> tuple[dict | None, bool]:
         """Takes one record. Returns (a customer_profiles row when the greatest update changed,
@@ -134,8 +145,8 @@ class TimelineRules:
     def due(self, entry: tuple, timeline: Timeline) -> int:
         """The wake-up this record needs: its finality (interaction) or the idle GC (update)."""
         if entry[0] == UPDATE:
-            return timeline.gc_at
-        return self.finality.final_at(entry[1])
+            return self._wake(timeline.gc_at)
+        return self._wake(self.finality.final_at(entry[1]))
 
     def evaluate(self, timeline: Timeline, customer_id: str, now_ms: int) -> tuple[list[dict], int]:
         """The watermark reached `now_ms`: evaluates the final interactions in (eventTime, eventId)
@@ -176,4 +187,4 @@ class TimelineRules:
             deadlines.append(final_at(timeline.steps[-1][0] + self.spec.within_ms))
         if timeline.gc_at is not None and timeline.gc_at > now_ms:
             deadlines.append(timeline.gc_at)
-        return min(deadlines) if deadlines else None
+        return self._wake(min(deadlines)) if deadlines else None

@@ -120,3 +120,16 @@ def test_first_seen_forgets_ids_past_the_ttl_of_event_time():
     assert len(seen) == 2
     assert seen.oldest_offset() == 1
     assert seen.is_duplicate("a", 0, 3) is False  # forgotten (the read makes such a copy late)
+
+
+def test_wake_ups_on_a_grid_evaluate_everything_final_by_then():
+    rules = TimelineRules(PatternSpec(3, 30_000), Finality(True, L), profile_ttl_ms=3_600_000,
+                          wake_step_ms=5_000)
+    tl = Timeline()
+    for entry in (act(1_000, "f1", "FAILURE"), act(2_000, "f2", "FAILURE"), act(3_000, "f3", "FAILURE"),
+                  act(4_000, "c", "CALLBACK")):
+        rules.add(tl, "k1", entry)
+    assert rules.due(act(1_000, "f1", "FAILURE"), tl) == 35_000  # 31 001 rounded up
+    alerts, joined = rules.evaluate(tl, "k1", 35_000)
+    assert joined == 4 and [a["callback_event_id"] for a in alerts] == ["c"]
+    assert rules.next_wake(tl, 35_000) == 65_000  # the steps' expiry, 64 001, rounded up
