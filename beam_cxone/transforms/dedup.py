@@ -12,7 +12,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
-from apache_beam.utils.timestamp import Timestamp
+
+from beam_cxone.transforms.timing import to_timestamp
 
 __all__ = ["DedupByEventId"]
 
@@ -31,7 +32,7 @@ class _CountBatchDuplicates(beam.DoFn):
         copies = list(copies)
         self._duplicates.inc(len(copies) - 1)
         _, record = _first_in_source(copies)
-        yield TimestampedValue(record, Timestamp(micros=record.event_time_ms * 1000))
+        yield TimestampedValue(record, to_timestamp(record.event_time_ms))
 
 
 class DedupByEventId(beam.PTransform):

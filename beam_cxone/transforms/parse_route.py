@@ -22,7 +22,6 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
-from apache_beam.utils.timestamp import Timestamp
 
 from beam_cxone.parse import ParseSettings
 from beam_cxone.parse import parse_record
@@ -31,6 +30,7 @@ from beam_cxone.records import DeadLetter
 from beam_cxone.records import Interaction
 from beam_cxone.records import RawRecord
 from beam_cxone.transforms.dedup import DedupByEventId
+from beam_cxone.transforms.timing import to_timestamp
 
 __all__ = ["ParseAndRoute", "Route", "Routed"]
 
@@ -48,11 +48,6 @@ class Routed(NamedTuple):
     interactions: beam.PCollection
     customer_updates: beam.PCollection
     dead_letters: beam.PCollection
-
-
-def event_timestamp(ms: int) -> Timestamp:
-    """Exact: a float of seconds (ms / 1000) is truncated to microseconds and can land 1 µs early."""
-    return Timestamp(micros=ms * 1000)
 
 
 class _ParseRecordFn(beam.DoFn):
@@ -89,7 +84,8 @@ class _ParseRecordFn(beam.DoFn):
             return
         self._parsed.inc()
         value = (record.event_id, (raw.order, record)) if self._keyed else record
-        yield TimestampedValue(value, event_timestamp(record.event_time_ms))
+        # Exact (integer micros): a float of seconds (ms / 1000) can land 1 µs early.
+        yield TimestampedValue(value, to_timestamp(record.event_time_ms))
 
 
 class _SplitByKindFn(beam.DoFn):

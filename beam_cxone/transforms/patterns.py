@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
+from beam_cxone import defaults
 from beam_cxone.records import EnrichedInteraction
 from beam_cxone.records import Outcome
 
@@ -28,8 +29,8 @@ ALERT_TYPE = "REPEATED_FAILURE_CALLBACK"
 class PatternSpec:
     """N consecutive failures, then a callback, within `within_ms` of the first failure (exclusive)."""
 
-    failure_count: int = 3
-    within_ms: int = 30_000
+    failure_count: int = defaults.FAILURE_COUNT
+    within_ms: int = round(defaults.PATTERN_WITHIN_S * 1000)
     alert_type: str = ALERT_TYPE
 
     def __post_init__(self):

@@ -13,6 +13,7 @@ import apache_beam as beam
 from apache_beam.transforms import trigger
 from apache_beam.transforms import window
 
+from beam_cxone import defaults
 from beam_cxone.records import Interaction
 from beam_cxone.tables import iso_date
 
@@ -65,7 +66,8 @@ class _ToVolumeRowFn(beam.DoFn):
 class CountVolumes(beam.PTransform):
     """PCollection[Interaction] (event-time stamped) -> PCollection[dict] of `interaction_volumes` rows."""
 
-    def __init__(self, window_size_s: int = 10, allowed_lateness_s: int = 30, *, streaming: bool = True):
+    def __init__(self, window_size_s: int = defaults.WINDOW_SIZE_S,
+                 allowed_lateness_s: int = defaults.ALLOWED_LATENESS_S, *, streaming: bool = True):
         super().__init__()
         if window_size_s <= 0:
             raise ValueError(f"window_size_s must be > 0, got {window_size_s}")
