@@ -27,6 +27,7 @@ from apache_beam.transforms.userstate import on_timer
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
+from beam_cxone import defaults
 from beam_cxone.records import CustomerUpdate
 from beam_cxone.records import Interaction
 from beam_cxone.transforms.join import PATTERN_OUTCOMES
@@ -200,7 +201,8 @@ class JoinProfilesAndDetectPatterns(beam.PTransform):
     """(interactions, customer_updates) -> CustomerOutputs(alerts, profile_rows)."""
 
     def __init__(self, customer_updates: beam.PCollection, spec: PatternSpec = PatternSpec(), *,
-                 streaming: bool, allowed_lateness_s: int = 30, profile_ttl_s: int = 30 * 24 * 3600):
+                 streaming: bool, allowed_lateness_s: int = defaults.ALLOWED_LATENESS_S,
+                 profile_ttl_s: int = defaults.PROFILE_TTL_S):
         super().__init__()
         if profile_ttl_s <= 0:
             raise ValueError(f"profile_ttl_s must be > 0, got {profile_ttl_s}")
