@@ -1,5 +1,8 @@
 """What the command line prints besides its results.
 
+`fail(prog, message)` is how every command refuses or fails: one line `prog: message` on stderr, and
+exit code 2 (argparse's own for a usage error, so every "not done" shares it).
+
 `silence_beam_import_noise()` drops the one warning Beam's GCP modules log at import on a machine
 without Google's client libraries (`apitools not found, and bigquery client libraries are not
 available…`: nothing here uses BigQuery). It filters that message on the root logger, where Beam
@@ -16,9 +19,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 
-__all__ = ["BEAM_IMPORT_NOISE", "held_logs", "silence_beam_import_noise"]
+__all__ = ["BEAM_IMPORT_NOISE", "EXIT_INVALID", "fail", "held_logs", "silence_beam_import_noise"]
+
+EXIT_INVALID = 2
+
+
+def fail(prog: str, message: str) -> int:
+    """Prints `prog: message` on stderr; returns the exit code of a command that did not do its job."""
+    print(f"{prog}: {message}", file=sys.stderr)
+    return EXIT_INVALID
 
 # Logged by apache_beam.io.gcp.internal.clients.bigquery through `logging.warning` (the root logger).
 BEAM_IMPORT_NOISE = "apitools not found, and bigquery client libraries are not available"

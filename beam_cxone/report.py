@@ -33,6 +33,7 @@ from typing import Any
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_cxone import options as opts
+from beam_cxone.console import fail
 from beam_cxone.console import held_logs
 from beam_cxone.io.cassandra_write import CassandraConfig
 from beam_cxone.io.cassandra_write import from_cql_value
@@ -85,6 +86,7 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
+PROG = "beam_cxone report"
 
 # Only the columns the report shows: a dead letter's payload (up to 64 KiB) is never read.
 _VOLUME_COLUMNS = ("channel", "window_start", "window_end", "interactions", "events")
@@ -226,27 +228,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(message: str) -> int:
-    print(f"beam_cxone report: {message}", file=sys.stderr)
-    return 2
-
-
 def run_report_command(argv: list[str]) -> int:
     """Prints the report; with --png also writes the chart. 0 on success, 2 on a usage or read
     error."""
     args = _parser().parse_args(argv)
     if args.limit < 1:
-        return _fail(f"--limit must be >= 1, got {args.limit}")
+        return fail(PROG, f"--limit must be >= 1, got {args.limit}")
     try:
         rng = TimeRange.parse(args.since, args.until)
         cassandra = {k: v for k, v in vars(args).items() if k.startswith("cassandra_")}
         cfg = opts.cassandra_config(PipelineOptions([], **cassandra))
     except ValueError as err:
-        return _fail(str(err))
+        return fail(PROG, str(err))
     try:
         data = read_report_data(cfg, rng)
     except Exception as err:  # noqa: BLE001 - any driver error ends the command with its name
-        return _fail(
+        return fail(
+            PROG,
             f"cannot read {cfg.keyspace} from {','.join(cfg.hosts)}:{cfg.port}: "
             f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
         )

@@ -9,10 +9,10 @@ Exit 0 with a short summary on stdout when valid; exit 2 with one line on stderr
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from collections.abc import Mapping
 
+from beam_cxone import console
 from beam_cxone.cxone.credentials import ENV_NAMES
 from beam_cxone.cxone.errors import CxoneError
 from beam_cxone.cxone.options import CxoneConfig
@@ -25,7 +25,7 @@ __all__ = ["EXIT_INVALID", "EXIT_OK", "PROG", "run_validate"]
 PROG = "beam_cxone validate"
 EXIT_OK = 0
 # argparse also exits 2 on a usage error, so every "not valid" outcome shares one code.
-EXIT_INVALID = 2
+EXIT_INVALID = console.EXIT_INVALID
 
 
 def run_validate(
@@ -53,21 +53,16 @@ def run_validate(
     if unknown:
         # Names only: someone may have tried to pass a secret as a flag value.
         names = " ".join(_flag_name(arg) for arg in unknown)
-        return _fail(f"unrecognized arguments: {names} (credentials are read from the environment)")
+        return console.fail(PROG, f"unrecognized arguments: {names} (credentials are read from the environment)")
     try:
         report = validate_config(
             CxoneConfig.from_namespace(args), environ=environ, sleep=sleep, cache=cache
         )
     except CxoneError as err:
-        return _fail(err.reason)
+        return console.fail(PROG, err.reason)
     print(report.summary())
     return EXIT_OK
 
 
 def _flag_name(arg: str) -> str:
     return arg.split("=", 1)[0] if arg.startswith("-") else "<value>"
-
-
-def _fail(reason: str) -> int:
-    print(f"{PROG}: {reason}", file=sys.stderr)
-    return EXIT_INVALID
