@@ -6,23 +6,16 @@ Run: .venv/bin/python -m pytest tests/integration/test_cassandra_io.py -q  (star
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from collections.abc import Iterator
 
 import apache_beam as beam
 import pytest
-from apache_beam.metrics.execution import MetricsContainer
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.metrics.metricbase import MetricName
-from apache_beam.runners.worker import statesampler
-from apache_beam.utils import counters
 
 import beam_cxone.io.cassandra_schema as schema
 from beam_cxone.io.cassandra_schema import SchemaMismatchError
@@ -49,6 +42,7 @@ from beam_cxone.tables import INTERACTION_VOLUMES
 from beam_cxone.tables import PATTERN_ALERTS
 from beam_cxone.tables import TABLES
 from beam_cxone.tables import Table
+from tests.support.cassandra_doubles import direct_counters
 
 pytestmark = pytest.mark.integration
 
@@ -174,23 +168,6 @@ def run_writes(cfg: CassandraConfig, rows: dict[Table, list[dict]]) -> dict[str,
 
 def by_key(table: Table, rows: list[dict]) -> list[dict]:
     return sorted(rows, key=table.key_of)
-
-
-@contextlib.contextmanager
-def counters_of_direct_calls() -> Iterator[Callable[[str], int]]:
-    """Beam counters of DoFn methods called directly on this thread (no runner installs them)."""
-    container = MetricsContainer("direct")
-    sampler = statesampler.StateSampler("", counters.CounterFactory())
-    statesampler.set_current_tracker(sampler)
-    sampler.start()
-    try:
-        with sampler.scoped_state("direct", "process", metrics_container=container):
-            yield lambda name: container.get_counter(
-                MetricName(METRICS_NAMESPACE, name)
-            ).get_cumulative()
-    finally:
-        sampler.stop()
-        statesampler.set_current_tracker(None)
 
 
 def test_create_schema_twice_changes_nothing(cfg):
@@ -325,7 +302,7 @@ def test_a_refused_dead_letter_is_counted_and_dropped_without_raising(cfg):
     fn = _CassandraWriteFn(cfg, DEAD_LETTERS, keep_rejected=False)
     fn.setup()
     try:
-        with counters_of_direct_calls() as counter:
+        with direct_counters() as counter:
             fn.start_bundle()
             fn.process(DEAD[1])
             fn.process(bad)
@@ -393,7 +370,7 @@ def test_a_30s_outage_in_the_middle_of_a_bundle_loses_nothing(cfg, cassandra_sh)
     n = 0
     t0 = time.monotonic()
     try:
-        with counters_of_direct_calls() as counter:
+        with direct_counters() as counter:
             fn.start_bundle()
             for _ in range(1_000):  # 5 flushes before the outage
                 fn.process(volume_row(n))

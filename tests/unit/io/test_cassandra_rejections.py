@@ -4,22 +4,15 @@ letter row made of it, the retry loop handing refused rows out, and the write Do
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
-from collections.abc import Iterator
 
 import apache_beam as beam
 import pytest
-from apache_beam.metrics.execution import MetricsContainer
-from apache_beam.metrics.metricbase import MetricName
 from apache_beam.pvalue import TaggedOutput
-from apache_beam.runners.worker import statesampler
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.transforms.window import IntervalWindow
-from apache_beam.utils import counters
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 from cassandra import InvalidRequest
@@ -27,7 +20,6 @@ from cassandra import Unauthorized
 
 from beam_cxone.io import cassandra_write as cw
 from beam_cxone.io.cassandra_write import DEAD_LETTER_PAYLOAD_CAP_BYTES
-from beam_cxone.io.cassandra_write import METRICS_NAMESPACE
 from beam_cxone.io.cassandra_write import REJECTED_TAG
 from beam_cxone.io.cassandra_write import CassandraConfig
 from beam_cxone.io.cassandra_write import RejectedRowsError
@@ -40,6 +32,8 @@ from beam_cxone.io.cassandra_write import write_with_retries
 from beam_cxone.tables import CUSTOMER_PROFILES
 from beam_cxone.tables import DEAD_LETTERS
 from beam_cxone.tables import PATTERN_ALERTS
+from tests.support.cassandra_doubles import FakeExecute
+from tests.support.cassandra_doubles import direct_counters
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 CFG = CassandraConfig(hosts=("127.0.0.1",))
@@ -63,23 +57,6 @@ def expected_id(table: str, key: list) -> str:
     for part in (table, "write", "rejected_by_sink", json.dumps(key, ensure_ascii=False)):
         digest.update(part.encode() + b"\x1f")
     return digest.hexdigest()[:32]
-
-
-@contextlib.contextmanager
-def direct_counters() -> Iterator[Callable[[str], int]]:
-    """Beam counters of DoFn methods called directly on this thread (no runner installs them)."""
-    container = MetricsContainer("direct")
-    sampler = statesampler.StateSampler("", counters.CounterFactory())
-    statesampler.set_current_tracker(sampler)
-    sampler.start()
-    try:
-        with sampler.scoped_state("direct", "process", metrics_container=container):
-            yield lambda name: container.get_counter(
-                MetricName(METRICS_NAMESPACE, name)
-            ).get_cumulative()
-    finally:
-        sampler.stop()
-        statesampler.set_current_tracker(None)
 
 
 # ---- the dead letter row ------------------------------------------------------------------------
@@ -174,23 +151,6 @@ def test_not_row_rejections(err):
 
 
 # ---- the retry loop hands refused rows out --------------------------------------------------------
-
-
-class FakeExecute:
-    """Fails each params item with the queued outcomes of its own, then succeeds."""
-
-    def __init__(self, outcomes: dict):
-        self.outcomes = {k: list(v) for k, v in outcomes.items()}
-        self.calls: list[list] = []
-
-    def __call__(self, params):
-        self.calls.append(list(params))
-        results = []
-        for p in params:
-            queue = self.outcomes.get(p, [])
-            err = queue.pop(0) if queue else None
-            results.append((False, err) if err else (True, None))
-        return results
 
 
 def test_a_refused_row_is_handed_out_once_and_never_retried():

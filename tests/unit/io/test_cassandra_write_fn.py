@@ -31,6 +31,7 @@ from beam_cxone.tables import CUSTOMER_PROFILES
 from beam_cxone.tables import DEAD_LETTERS
 from beam_cxone.tables import INTERACTION_VOLUMES
 from beam_cxone.tables import PATTERN_ALERTS
+from tests.support.cassandra_doubles import FakeExecute
 
 UTC = dt.UTC
 CFG = CassandraConfig(hosts=("127.0.0.1",))
@@ -317,23 +318,6 @@ def test_permanent_errors(err):
 FAST = CassandraConfig(
     hosts=("h",), max_attempts=3, retry_budget_s=0.5, initial_backoff_s=0.005, max_backoff_s=0.02
 )
-
-
-class FakeExecute:
-    """Fails each params item with the queued outcomes of its own, then succeeds."""
-
-    def __init__(self, outcomes: dict):
-        self.outcomes = {k: list(v) for k, v in outcomes.items()}
-        self.calls: list[list] = []
-
-    def __call__(self, params):
-        self.calls.append(list(params))
-        results = []
-        for p in params:
-            queue = self.outcomes.get(p, [])
-            err = queue.pop(0) if queue else None
-            results.append((False, err) if err else (True, None))
-        return results
 
 
 def test_retries_only_the_failed_rows():
