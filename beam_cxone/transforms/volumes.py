@@ -16,6 +16,7 @@ from apache_beam.transforms import window
 from beam_cxone import defaults
 from beam_cxone.records import Interaction
 from beam_cxone.tables import iso_date
+from beam_cxone.transforms.timing import to_ms
 
 __all__ = ["CountVolumes", "DistinctCountsFn", "volume_row"]
 
@@ -59,7 +60,7 @@ def volume_row(channel: str, start_ms: int, end_ms: int, interactions: int, even
 class _ToVolumeRowFn(beam.DoFn):
     def process(self, element, win=beam.DoFn.WindowParam):
         channel, (interactions, events) = element
-        yield volume_row(channel, win.start.micros // 1000, win.end.micros // 1000, interactions,
+        yield volume_row(channel, to_ms(win.start), to_ms(win.end), interactions,
                          events, int(time.time() * 1000))
 
 
