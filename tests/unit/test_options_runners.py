@@ -6,6 +6,7 @@ Anchor: 1_795_860_000_000 ms = 2026-11-28T10:00:00Z (`date -u -d @1795860000`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -22,8 +23,10 @@ from beam_cxone.options import kafka_config
 from beam_cxone.options import parse_time_ms
 from beam_cxone.parse import ParseSettings
 from beam_cxone.runners import profiles
+from beam_cxone.runners.profiles import PRISM_PATCHES
 from beam_cxone.runners.profiles import RunnerSetupError
 from beam_cxone.runners.profiles import cache_dir
+from beam_cxone.runners.profiles import prism_binary
 from beam_cxone.runners.profiles import runner_args
 from beam_cxone.transforms.patterns import PatternSpec
 
@@ -47,7 +50,17 @@ def _touch(path):
 
 @pytest.fixture
 def prism(cache):
-    return _touch(cache / "prism-2.77.0" / "prism")
+    """The patched Prism stack/prism.sh builds: its folder is named by a hash of the patch files."""
+    return _touch(prism_binary())
+
+
+def test_the_patched_prism_is_named_by_the_hash_of_the_patches(cache, monkeypatch):
+    patches = sorted(PRISM_PATCHES.glob("*.patch"))
+    assert patches, "the repository carries its Prism patches"
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in patches)).hexdigest()[:8]
+    assert prism_binary() == cache / f"prism-2.77.0-{digest}" / "prism"
+    monkeypatch.setenv("PRISM_STOCK", "1")
+    assert prism_binary() == cache / "prism-2.77.0" / "prism"
 
 
 @pytest.fixture
@@ -94,7 +107,7 @@ def test_prism_missing_is_a_clear_error(cache):
     with pytest.raises(RunnerSetupError) as err:
         runner_args([], streaming=True)
     message = str(err.value)
-    assert str(cache / "prism-2.77.0" / "prism") in message
+    assert str(prism_binary()) in message
     assert "stack/prism.sh" in message and "--prism_location" in message
 
 
@@ -108,22 +121,49 @@ def test_prism_location_given_skips_the_cache(cache):
     ]
 
 
+EVERY_CORE = ["--direct_running_mode=multi_processing", "--direct_num_workers=4"]
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        # Batch default: the FnApiRunner by its dotted path (DirectRunner would fetch Prism).
-        pytest.param([], [f"--runner={FN_API}"], id="batch-default"),
+        # Batch default: the FnApiRunner by its dotted path (DirectRunner would fetch Prism), one
+        # worker process per core (4 here).
+        pytest.param([], [f"--runner={FN_API}", *EVERY_CORE], id="batch-default"),
         # The FnApiRunner alias.
-        pytest.param(["--runner=FnApiRunner"], [f"--runner={FN_API}"], id="alias"),
+        pytest.param(["--runner=FnApiRunner"], [f"--runner={FN_API}", *EVERY_CORE], id="alias"),
         # "--runner X" (two arguments) is replaced by one --runner=X.
-        pytest.param(["--runner", "FnApiRunner", "--x=1"], ["--x=1", f"--runner={FN_API}"],
-                     id="separate-value"),
+        pytest.param(["--runner", "FnApiRunner", "--x=1"],
+                     ["--x=1", f"--runner={FN_API}", *EVERY_CORE], id="separate-value"),
         # Another runner is passed through, no --streaming in batch.
         pytest.param(["--runner=DirectRunner"], ["--runner=DirectRunner"], id="other-runner"),
+        # A worker count alone: the multi-process mode with it; 1 (or an explicit mode) as given.
+        pytest.param(["--direct_num_workers=3"],
+                     ["--direct_num_workers=3", f"--runner={FN_API}",
+                      "--direct_running_mode=multi_processing"], id="workers"),
+        pytest.param(["--direct_num_workers=1"], ["--direct_num_workers=1", f"--runner={FN_API}"],
+                     id="one-worker"),
+        pytest.param(["--direct_running_mode=in_memory"],
+                     ["--direct_running_mode=in_memory", f"--runner={FN_API}"], id="in-memory"),
+        pytest.param(["--direct_running_mode=multi_threading"],
+                     ["--direct_running_mode=multi_threading", f"--runner={FN_API}",
+                      "--direct_num_workers=4"], id="threads"),
     ],
 )  # fmt: skip
-def test_batch_runner_args(cache, args, expected):
+def test_batch_runner_args(cache, monkeypatch, args, expected):
+    monkeypatch.setattr(profiles, "cpu_count", lambda: 4)
     assert runner_args(args, streaming=False) == expected
+
+
+def test_batch_runner_on_one_core_stays_in_memory(cache, monkeypatch):
+    monkeypatch.setattr(profiles, "cpu_count", lambda: 1)
+    assert runner_args([], streaming=False) == [f"--runner={FN_API}"]
+
+
+def test_streaming_fn_api_runner_gets_no_worker_flags(cache, monkeypatch):
+    monkeypatch.setattr(profiles, "cpu_count", lambda: 4)
+    assert runner_args(["--runner=FnApiRunner"], streaming=True) == [
+        f"--runner={FN_API}", "--streaming"]
 
 
 def test_embedded_alias_is_prism(prism):
