@@ -10,6 +10,7 @@ import os
 import pytest
 from apache_beam.io.restriction_trackers import OffsetRange
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.utils.timestamp import Duration
 from kafka import TopicPartition
 from kafka.errors import KafkaConnectionError
 from kafka.errors import KafkaTimeoutError
@@ -458,3 +459,15 @@ def test_one_throttle_per_topic_and_cap_in_a_process():
     assert shared_throttle(cfg, 3) is shared_throttle(cfg, 3)
     uncapped = KafkaReadConfig(bootstrap_servers="b:9092", topic="t-shared")
     assert shared_throttle(uncapped, 3) is None
+
+
+def test_a_live_call_returns_once_caught_up_so_the_watermark_moves():
+    # Records, then nothing to read: the call ends at the first empty poll (not after its full
+    # max_seconds_per_call) and the runner resumes it at once.
+    consumer = _Consumer([[_Record(0, _valid(0)), _Record(1, _valid(1))]], end=2)
+    fn = _read_fn(consumer, max_seconds_per_call=60.0)
+    tracker = _Tracker(0)
+    out = _run(fn, tracker)
+    assert [r.value.source for r in out] == ["t/0/0", "t/0/1"]
+    assert len(consumer.polls) == 2
+    assert tracker.deferred == Duration(seconds=0)

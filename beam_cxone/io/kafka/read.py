@@ -239,6 +239,10 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
                         tracker.try_claim(restriction.stop)
                         self._throttle_done(element.partition)
                         return
+                    if emitted and not cfg.bounded:
+                        # Caught up after reading: return now, so the runner sees the watermark
+                        # these records moved (a live topic's call used to last its full second).
+                        break
                     self._on_empty_poll(tp, clock, estimator)
                     continue
             except KafkaError as err:
