@@ -9,6 +9,7 @@ INSTALL_REQUIRES = [
     "kafka-python==3.0.12",
     "crc32c==2.9.post0",  # kafka-python checks record CRCs in pure Python without it (raw read ~5x slower)
     "cassandra-driver==3.30.1",
+    "orjson==3.13.0",  # parse.py decodes with it where it gives the standard library's result (~3x faster)
     "requests==2.34.2",
     "requests-oauthlib==2.0.0",
     "PyYAML==6.0.4",

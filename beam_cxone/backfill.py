@@ -28,13 +28,24 @@ read's output feeds it; it changes no result.
 Idempotent: the rows are full-key upserts of deterministic values, so a rerun, or a backfill over a
 range the streaming job already covered, leaves the same rows (only the wall-clock stamps
 `updated_at` of a volume and `detected_at` of an alert are new).
+
+Resumable (files): each input file's parse is saved in a checkpoint directory once it is complete
+(`beam_cxone.io.checkpoint`); a rerun of the same command parses only the files not saved yet, then
+computes every table from all the saved parses (`--resume`, the default). A finished run leaves a done
+marker, and the same command then has nothing left to do; `--fresh` forgets the checkpoint first.
+The checkpoint is `--checkpoint_dir`, by default `<output_dir>/_checkpoint` for JSON Lines and
+`<cache>/backfill-checkpoints/<keyspace>` for Cassandra. A finished run deletes its saved parses.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -51,14 +62,25 @@ from tqdm import tqdm
 
 from beam_cxone import options as opts
 from beam_cxone import templates
+from beam_cxone.io.checkpoint import Checkpoint
+from beam_cxone.io.checkpoint import InputFile
+from beam_cxone.io.checkpoint import ParsedFile
+from beam_cxone.io.checkpoint import run_key
 from beam_cxone.io.kafka import KafkaReadConfig
 from beam_cxone.metrics_report import format_metrics
+from beam_cxone.pipelines.file_backfill import READ_SLOT
+from beam_cxone.pipelines.file_backfill import FileBackfillPlan
+from beam_cxone.pipelines.file_backfill import list_input_files
 from beam_cxone.pipelines.jobs import SinkConfig
+from beam_cxone.progress_board import BoardCounter
+from beam_cxone.progress_board import read_board
 from beam_cxone.runners.profiles import RunnerSetupError
+from beam_cxone.runners.profiles import cache_dir
 from beam_cxone.runners.profiles import runner_args
 
 __all__ = [
     "BackfillProgress",
+    "checkpoint_dir_for",
     "count_input_records",
     "kafka_range_records",
     "option_errors",
@@ -72,6 +94,8 @@ _READ_LABELS = ("ReadFiles", "ReadKafkaRange")
 _READ_METRIC_NAMESPACES = ("files", "kafka_read")
 # Elements a counting DoFn collects before publishing them: keeps the lock off the per-record path.
 _COUNT_BATCH = 256
+ROWS_SLOT = "rows"  # progress board slot of result rows (beam_cxone.progress_board)
+_SLOTS = (READ_SLOT, ROWS_SLOT)
 
 
 def _own_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -108,6 +132,27 @@ def _own_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="Where templates are looked up. Default: templates/ of the repository.",
     )
     parser.add_argument("--no_progress", action="store_true", help="No progress output on stderr.")
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument(
+        "--resume",
+        dest="fresh",
+        action="store_false",
+        help="Files: reuse the parses a stopped run saved, parse only the rest (the default); a "
+        "finished run is not done again.",
+    )
+    resume.add_argument(
+        "--fresh",
+        dest="fresh",
+        action="store_true",
+        help="Files: forget the checkpoint (saved parses, done markers) and start over.",
+    )
+    parser.set_defaults(fresh=False)
+    parser.add_argument(
+        "--checkpoint_dir",
+        default=None,
+        help="Files: where parses are saved for a resume. Default: OUTPUT_DIR/_checkpoint (jsonl), "
+        "<cache>/backfill-checkpoints/KEYSPACE (cassandra). Every worker must see it.",
+    )
     return parser.parse_known_args(argv)
 
 
@@ -225,9 +270,17 @@ class _CountElements(beam.DoFn):
     runner whose workers are other processes, the token is unknown there and nothing is counted.
     """
 
-    def __init__(self, token: str, slot: int):
+    def __init__(self, token: str, slot: int, board: str | None = None):
         self._token = token
         self._slot = slot
+        self._board = board
+
+    def setup(self) -> None:
+        self._counter: BoardCounter | None = None
+        with _COUNTS_LOCK:
+            here = self._token in _COUNTS
+        if not here:  # a worker process: count on the launcher's board instead
+            self._counter = BoardCounter(self._board, _SLOTS[self._slot])
 
     def start_bundle(self) -> None:
         self._pending = 0
@@ -239,12 +292,17 @@ class _CountElements(beam.DoFn):
 
     def finish_bundle(self) -> None:
         self._publish()
+        if self._counter is not None:
+            self._counter.flush()
 
     def _publish(self) -> None:
-        with _COUNTS_LOCK:
-            counts = _COUNTS.get(self._token)
-            if counts is not None:
-                counts[self._slot] += self._pending
+        if self._counter is not None:
+            self._counter.add(self._pending)
+        else:
+            with _COUNTS_LOCK:
+                counts = _COUNTS.get(self._token)
+                if counts is not None:
+                    counts[self._slot] += self._pending
         self._pending = 0
 
 
@@ -294,24 +352,30 @@ class BackfillProgress:
         self.started = 0.0
         self.elapsed_s = 0.0
         self.read = self.rows = 0  # the final counts, once the run has ended
+        # Counts from worker processes (beam_cxone.progress_board); removed when the run ends.
+        self.board: str | None = tempfile.mkdtemp(prefix="beam-cxone-progress-")
 
-    def attach(self, pipeline: beam.Pipeline, results) -> None:
-        """Adds the counting branches: on the source's output, and on each table's rows."""
-        read = _find_outputs(pipeline, _READ_LABELS)
-        if read is None:
-            _LOG.warning(
-                "progress: no %s step in the pipeline; records are not counted",
-                " or ".join(_READ_LABELS),
-            )
-        else:
-            read | "ProgressRecordsRead" >> beam.ParDo(_CountElements(self.token, 0))
+    def attach(self, pipeline: beam.Pipeline, results, *, read_counted: bool = False) -> None:
+        """Adds the counting branches: on the source's output (unless the source counts on the
+        board itself: `read_counted`), and on each table's rows."""
+        if not read_counted:
+            read = _find_outputs(pipeline, _READ_LABELS)
+            if read is None:
+                _LOG.warning(
+                    "progress: no %s step in the pipeline; records are not counted",
+                    " or ".join(_READ_LABELS),
+                )
+            else:
+                read | "ProgressRecordsRead" >> beam.ParDo(
+                    _CountElements(self.token, 0, self.board))
         for table, rows in results.by_table().items():
-            rows | f"ProgressRows_{table.name}" >> beam.ParDo(_CountElements(self.token, 1))
+            rows | f"ProgressRows_{table.name}" >> beam.ParDo(
+                _CountElements(self.token, 1, self.board))
 
     def counts(self) -> tuple[int, int]:
         with _COUNTS_LOCK:
             read, rows = _COUNTS.get(self.token, (0, 0))
-        return read, rows
+        return read + read_board(self.board, READ_SLOT), rows + read_board(self.board, ROWS_SLOT)
 
     def __enter__(self) -> BackfillProgress:
         with _COUNTS_LOCK:
@@ -357,6 +421,9 @@ class BackfillProgress:
         with _COUNTS_LOCK:
             _COUNTS.pop(self.token, None)
         self.read, self.rows = read, rows
+        if self.board is not None:
+            shutil.rmtree(self.board, ignore_errors=True)
+            self.board = None
 
 
 def _records_read_metric(result) -> int:
@@ -438,7 +505,66 @@ def run_backfill_command(argv: list[str], build_backfill: Callable[..., Any]) ->
         own.input = own_resolved.input
     elif own.param:
         return _fail("--param needs --template (see --list-templates)")
-    return _run(own.input, rest, build_backfill, usage=usage, progress=not own.no_progress)
+    return _run(own.input, rest, build_backfill, usage=usage, progress=not own.no_progress,
+                fresh=own.fresh, checkpoint_dir=own.checkpoint_dir)
+
+
+def checkpoint_dir_for(sink: SinkConfig, given: str | None = None) -> str:
+    """Where a file backfill into `sink` saves its parses: `given`, else next to the JSON Lines
+    output, else per Cassandra keyspace in the local cache."""
+    if given:
+        return given
+    if sink.kind == "jsonl":
+        return os.path.join(sink.output_dir, "_checkpoint")
+    return str(cache_dir() / "backfill-checkpoints" / sink.cassandra.keyspace)
+
+
+def _sink_identity(sink: SinkConfig) -> dict[str, Any]:
+    if sink.kind == "jsonl":
+        return {"kind": "jsonl", "output_dir": os.path.abspath(sink.output_dir)}
+    c = sink.cassandra
+    return {"kind": "cassandra", "hosts": list(c.hosts), "port": c.port, "keyspace": c.keyspace}
+
+
+@dataclasses.dataclass
+class _FileRun:
+    """A file backfill's checkpoint: what is saved, and this run's identity."""
+
+    checkpoint: Checkpoint
+    files: list[InputFile]
+    keys: list[str]
+    run: str  # run key: its done marker's name
+
+    def saved(self) -> list[tuple[InputFile, str]]:
+        return [(f, k) for f, k in zip(self.files, self.keys, strict=True)
+                if self.checkpoint.has_parsed(k)]
+
+
+def _plan_file_run(pattern: str, analytics, sink: SinkConfig, directory: str,
+                   fresh: bool) -> _FileRun:
+    files = list_input_files(pattern)
+    checkpoint = Checkpoint(directory)
+    if fresh:
+        checkpoint.clear()
+    keys = FileBackfillPlan(tuple(files), directory).keys(analytics.parse_settings)
+    run = run_key(files, {"analytics": dataclasses.asdict(analytics), "sink": _sink_identity(sink)})
+    return _FileRun(checkpoint, files, keys, run)
+
+
+def _count_records(file_run: _FileRun) -> int:
+    """Records in the input: saved parses know theirs, the other files are counted."""
+    saved = dict((f.path, k) for f, k in file_run.saved())
+    total = 0
+    for f in file_run.files:
+        key = saved.get(f.path)
+        if key is not None:
+            try:
+                total += ParsedFile(file_run.checkpoint.parsed_path(key)).meta["records"]
+                continue
+            except (OSError, ValueError, KeyError):
+                pass
+        total += count_input_records(f.path)[1]
+    return total
 
 
 def _run(
@@ -448,6 +574,8 @@ def _run(
     *,
     usage: str,
     progress: bool,
+    fresh: bool = False,
+    checkpoint_dir: str | None = None,
 ) -> int:
     suffix = f"\n{usage}" if usage else ""
     try:
@@ -459,7 +587,7 @@ def _run(
         return _fail("invalid options:\n  " + "\n  ".join(errors) + suffix)
     options = PipelineOptions(args)
     errors = []
-    analytics = sink = kafka = None
+    analytics = sink = kafka = file_run = None
     total = None
     try:
         analytics = opts.analytics_config(options)
@@ -477,12 +605,14 @@ def _run(
             f"--input reads files; {', '.join(sorted('--' + o for o in range_options))} belong to "
             "a Kafka range backfill: give one or the other"
         )
-    elif input_pattern:
+    elif input_pattern and analytics is not None and sink is not None:
         try:
-            files, total = count_input_records(input_pattern, count_lines=progress)
-            _LOG.info("backfill input: %d file(s), %s records", files, total)
-        except ValueError as err:
+            file_run = _plan_file_run(input_pattern, analytics, sink,
+                                      checkpoint_dir_for(sink, checkpoint_dir), fresh)
+        except (ValueError, OSError) as err:
             errors.append(str(err))
+    elif input_pattern:
+        pass  # the options' own errors are reported
     else:
         try:
             kafka = opts.kafka_config(options, bounded=True)
@@ -507,10 +637,33 @@ def _run(
     _LOG.info(
         "backfill from %s to %s on %s", input_pattern or f"Kafka {kafka.topic}", sink.kind, runner
     )
-    p = beam.Pipeline(options=options)
-    results = build_backfill(p, analytics, sink, input_pattern=input_pattern, kafka=kafka)
+    if file_run is not None:
+        done = file_run.checkpoint.done(file_run.run)
+        if done is not None:
+            print(
+                f"backfill: nothing to do: this backfill ({len(file_run.files)} file(s) into "
+                f"{sink.kind}) finished at {done.get('finished_at', '?')} "
+                f"({file_run.checkpoint.done_path(file_run.run)}); --fresh runs it again",
+                file=sys.stderr,
+            )
+            return 0
+        saved = file_run.saved()
+        print(
+            f"backfill: checkpoint {file_run.checkpoint.directory}: {len(saved)} of "
+            f"{len(file_run.files)} file(s) already parsed"
+            + (", resuming" if saved else ""),
+            file=sys.stderr,
+        )
+        total = _count_records(file_run) if progress else None
     meter = BackfillProgress(total, enabled=progress)
-    meter.attach(p, results)
+    p = beam.Pipeline(options=options)
+    if file_run is not None:
+        plan = FileBackfillPlan(tuple(file_run.files), str(file_run.checkpoint.directory),
+                                meter.board)
+        results = build_backfill(p, analytics, sink, plan=plan)
+    else:
+        results = build_backfill(p, analytics, sink, input_pattern=input_pattern, kafka=kafka)
+    meter.attach(p, results, read_counted=file_run is not None)
     with meter:
         result = p.run()
         result.wait_until_finish()
@@ -519,11 +672,27 @@ def _run(
     if meter.read or not read:
         rows = f", {meter.rows:,} rows to {sink.kind}"
     else:
-        rows = f" to {sink.kind} (no live counts: the workers ran in other processes)"
+        rows = f" to {sink.kind} (no live counts: the workers ran elsewhere)"
     print(
         f"backfill {str(result.state).lower()}: {read:,} records read in "
         f"{meter.elapsed_s:.1f} s ({rate:,.0f} records/s){rows}",
         file=sys.stderr,
     )
     print(format_metrics(result), file=sys.stderr)
+    if file_run is not None and str(result.state).upper().endswith("DONE"):
+        _finish_file_run(file_run, sink, read, meter)
     return 0
+
+
+def _finish_file_run(file_run: _FileRun, sink: SinkConfig, read: int,
+                     meter: BackfillProgress) -> None:
+    """Every row is written: the done marker, then the saved parses go (they served this run)."""
+    file_run.checkpoint.mark_done(file_run.run, {
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "files": [f.path for f in file_run.files],
+        "records": read,
+        "rows": meter.rows,
+        "sink": _sink_identity(sink),
+        "elapsed_s": round(meter.elapsed_s, 1),
+    })
+    file_run.checkpoint.remove_parsed(file_run.keys)

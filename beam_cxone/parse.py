@@ -6,13 +6,15 @@ No Beam here: every rule is table-tested directly, and the same function serves 
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import re
 from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 from beam_cxone.records import UNKNOWN
 from beam_cxone.records import CustomerUpdate
@@ -101,6 +103,24 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# The reference decoder: the standard library's, NaN/Infinity refused. One instance (json.loads
+# with a keyword builds a decoder per call).
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+# orjson decodes ~3x faster and, where it succeeds, gives the very same object, except: integers
+# beyond 64 bits become floats (so a payload with 19 digits in a row goes to the reference), and
+# it nests up to 1024 levels where the reference runs out of stack earlier (so a payload with many
+# brackets goes to the reference). Anything orjson refuses is decided by the reference, so every
+# dead-letter reason is the reference's. tests/unit/test_parse.py compares the two.
+_ALL_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS = b"0" * 19  # a run of 19 digits, once every digit reads 0 (faster than a regex)
+_MAX_FAST_BRACKETS = 256
+
+
+def _fast_path(payload: bytes) -> bool:
+    return (payload.count(b"[") + payload.count(b"{") < _MAX_FAST_BRACKETS
+            and _LONG_DIGITS not in payload.translate(_ALL_DIGITS_TO_ZERO))
+
+
 def decode_object(payload: bytes | None, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict:
     """Strict UTF-8 JSON object, or Rejected (NaN/Infinity are not JSON and are refused too)."""
     if payload is None:
@@ -111,10 +131,17 @@ def decode_object(payload: bytes | None, max_record_bytes: int = DEFAULT_MAX_REC
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise Rejected("parse", "invalid_utf8") from None
-    try:
-        obj = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        raise Rejected("parse", "invalid_json") from None
+    obj = None
+    if _fast_path(payload):
+        try:
+            obj = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            obj = None  # the reference decides (and names the reason)
+    if obj is None:
+        try:
+            obj = _JSON.decode(text)
+        except (ValueError, RecursionError):
+            raise Rejected("parse", "invalid_json") from None
     if not isinstance(obj, dict):
         raise Rejected("parse", "not_an_object")
     return obj
@@ -133,28 +160,48 @@ def parse_event_time(value: Any) -> int:
     m = _RFC3339.fullmatch(value)
     if m is None:
         raise Rejected("validate", "bad_time")
-    year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
-    frac = (m.group(7) or "")[:3].ljust(3, "0")
-    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year or 1, month)[1]):
+    g = m.groups()
+    days = _epoch_day(g[0], g[1], g[2])
+    hour, minute, second = int(g[3]), int(g[4]), int(g[5])
+    if days is None or hour > 23 or minute > 59 or second > 59:
         raise Rejected("validate", "bad_time")
-    if year == 0 or hour > 23 or minute > 59 or second > 59:
-        raise Rejected("validate", "bad_time")
+    frac = g[6]
     offset_min = 0
-    if m.group(9):
-        off_h, off_m = int(m.group(10)), int(m.group(11))
+    if g[8]:
+        off_h, off_m = int(g[9]), int(g[10])
         if off_h > 23 or off_m > 59:
             raise Rejected("validate", "bad_time")
-        offset_min = (off_h * 60 + off_m) * (1 if m.group(9) == "+" else -1)
-    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    ms = (seconds - offset_min * 60) * 1000 + int(frac)
+        offset_min = (off_h * 60 + off_m) * (1 if g[8] == "+" else -1)
+    seconds = days * 86400 + hour * 3600 + minute * 60 + second
+    ms = (seconds - offset_min * 60) * 1000 + (int(frac[:3].ljust(3, "0")) if frac else 0)
     if not _MIN_MS <= ms <= _MAX_MS:
         raise Rejected("validate", "bad_time")
     return ms
 
 
-def _present(obj: dict, key: str) -> Any:
-    """A field's value, with JSON null read as absent."""
-    return obj.get(key)
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+# Days since 1970-01-01 of the (year, month, day) digit strings seen, None for an invalid date:
+# dates repeat across a trace, so each is computed once (bounded: cleared when full).
+_EPOCH_DAYS: dict[tuple[str, str, str], int | None] = {}
+_EPOCH_DAYS_MAX = 1 << 16
+
+
+def _epoch_day(year: str, month: str, day: str) -> int | None:
+    """Proleptic Gregorian days since the epoch (as `calendar.timegm` counts them) of a date with
+    year 1-9999, month 1-12 and a day of that month; None for any other."""
+    key = (year, month, day)
+    try:
+        return _EPOCH_DAYS[key]
+    except KeyError:
+        pass
+    try:
+        days = dt.date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
+    except ValueError:  # year 0, month 0 or 13+, a day past the month's end
+        days = None
+    if len(_EPOCH_DAYS) >= _EPOCH_DAYS_MAX:
+        _EPOCH_DAYS.clear()
+    _EPOCH_DAYS[key] = days
+    return days
 
 
 def canonical_event_id(obj: dict) -> str:
@@ -164,7 +211,7 @@ def canonical_event_id(obj: dict) -> str:
 
 
 def _event_id(obj: dict) -> str:
-    value = _present(obj, "eventId")
+    value = obj.get("eventId")
     if value is None or value == "":
         return canonical_event_id(obj)
     if isinstance(value, bool):
@@ -179,7 +226,7 @@ def _event_id(obj: dict) -> str:
 
 
 def _check_schema_version(obj: dict) -> None:
-    value = _present(obj, "schemaVersion")
+    value = obj.get("schemaVersion")
     if value is None:
         return
     if type(value) is not int or value != 1:
@@ -202,7 +249,7 @@ def _id_string(value: Any, *, required: bool) -> str | None:
 
 
 def _optional_str(obj: dict, key: str) -> str | None:
-    value = _present(obj, key)
+    value = obj.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
@@ -211,7 +258,7 @@ def _optional_str(obj: dict, key: str) -> str | None:
 
 
 def _optional_bool(obj: dict, key: str) -> bool:
-    value = _present(obj, key)
+    value = obj.get(key)
     if value is None:
         return False
     if not isinstance(value, bool):
@@ -221,18 +268,18 @@ def _optional_bool(obj: dict, key: str) -> bool:
 
 def _channel(obj: dict) -> str:
     """`channel` wins; else `mediaTypeId`, else `mediaTypeName`; a derived digital SMS is `sms`."""
-    explicit = _present(obj, "channel")
+    explicit = obj.get("channel")
     if explicit is not None:
         if isinstance(explicit, str) and explicit in CHANNELS:
             return explicit
         raise Rejected("validate", "unknown_channel")
-    media_id = _present(obj, "mediaTypeId")
+    media_id = obj.get("mediaTypeId")
     if media_id is not None:
         if isinstance(media_id, bool) or not isinstance(media_id, int):
             raise Rejected("validate", "unknown_channel")
         derived = MEDIA_TYPE_IDS.get(media_id)
     else:
-        media_name = _present(obj, "mediaTypeName")
+        media_name = obj.get("mediaTypeName")
         derived = MEDIA_TYPE_NAMES.get(media_name) if isinstance(media_name, str) else None
     if derived is None:
         raise Rejected("validate", "unknown_channel")
@@ -246,9 +293,9 @@ def _event_type_and_outcome(obj: dict, failure_reasons: frozenset[str]) -> tuple
     abandoned = _optional_bool(obj, "abandoned")
     refused = _optional_bool(obj, "isRefused")
     end_reason = _optional_str(obj, "endReason")
-    event_type = _present(obj, "eventType")
+    event_type = obj.get("eventType")
     if event_type is None:
-        status = _present(obj, "status")
+        status = obj.get("status")
         if isinstance(status, str) and status in TUTORIAL_STATUS:
             return TUTORIAL_STATUS[status]
         raise Rejected("validate", "unknown_event_type")
@@ -265,8 +312,9 @@ def _event_type_and_outcome(obj: dict, failure_reasons: frozenset[str]) -> tuple
 
 
 def _first_present(obj: dict, *keys: str) -> Any:
+    """The first of the fields with a value; JSON null reads as absent (so does `obj.get`)."""
     for key in keys:
-        value = _present(obj, key)
+        value = obj.get(key)
         if value is not None:
             return value
     return None
@@ -274,13 +322,13 @@ def _first_present(obj: dict, *keys: str) -> Any:
 
 def event_time_of(obj: dict) -> int:
     """The event time of a decoded object, by its record type's field and alias."""
-    alias = "updatedAt" if _present(obj, "recordType") == "customer_update" else "timestamp"
+    alias = "updatedAt" if obj.get("recordType") == "customer_update" else "timestamp"
     return parse_event_time(_first_present(obj, "eventTime", alias))
 
 
 def _interaction(obj: dict, event_id: str, event_time_ms: int, settings: ParseSettings) -> Interaction:
     contact_id = _id_string(_first_present(obj, "contactId", "interactionId"), required=True)
-    master = _id_string(_present(obj, "masterContactId"), required=False) or contact_id
+    master = _id_string(obj.get("masterContactId"), required=False) or contact_id
     customer_id = _optional_str(obj, "customerId") or None
     channel = _channel(obj)
     event_type, outcome = _event_type_and_outcome(obj, settings.failure_reasons)
@@ -316,7 +364,7 @@ def _customer_update(obj: dict, event_id: str, event_time_ms: int) -> CustomerUp
 def parse_object(obj: dict, settings: ParseSettings) -> Interaction | CustomerUpdate:
     """Apply every rule of docs/RECORDS.md to a decoded object; raises Rejected on the first broken rule."""
     _check_schema_version(obj)
-    record_type = _present(obj, "recordType")
+    record_type = obj.get("recordType")
     if record_type is None:
         record_type = "interaction"
     if record_type not in ("interaction", "customer_update"):

@@ -1,6 +1,10 @@
 """The JSON Lines export of the result tables: one file set per table, named after it, for dry runs
 and audits. Same column names as Cassandra; timestamps ISO-8601 UTC with milliseconds and `Z`; lists as
-JSON arrays. Bounded pipelines only (a stream has no last file to close)."""
+JSON arrays. Bounded pipelines only (a stream has no last file to close).
+
+Rows are written in primary-key order, so two runs over the same input write the same files (only
+the wall-clock stamps differ), whichever worker made which row: the rows of a table are gathered
+(combined per worker first) and written as one sorted block."""
 
 from __future__ import annotations
 
@@ -40,6 +44,22 @@ class WriteJsonLines(beam.PTransform):
     def expand(self, rows):
         table = self._table
         return (rows
-                | "ToJsonLine" >> beam.Map(lambda row: to_json_line(table, row))
+                | "ToJsonLine" >> beam.Map(lambda row: (_sort_key(table.key_of(row)),
+                                                        to_json_line(table, row)))
+                | "Gather" >> beam.combiners.ToList()
+                | "SortedBlock" >> beam.FlatMap(_sorted_block)
                 | "WriteFiles" >> beam.io.WriteToText(self._prefix, file_name_suffix=".jsonl",
                                                       num_shards=self._num_shards))
+
+
+def _sort_key(key: tuple) -> tuple:
+    """A primary key made orderable (a list column would not compare with a tuple)."""
+    return tuple(tuple(v) if isinstance(v, list) else v for v in key)
+
+
+def _sorted_block(keyed_lines: list[tuple[tuple, str]]) -> list[str]:
+    """All lines of a table in key order as one element (WriteToText ends it with the last `\n`);
+    nothing for no rows, so an empty table is an empty file."""
+    if not keyed_lines:
+        return []
+    return ["\n".join(line for _, line in sorted(keyed_lines))]

@@ -20,6 +20,8 @@ from beam_cxone.io.kafka import ReadFromKafka
 from beam_cxone.io.kafka import WriteDeadLettersToKafka
 from beam_cxone.pipelines.analytics import Results
 from beam_cxone.pipelines.analytics import build_analytics
+from beam_cxone.pipelines.file_backfill import FileBackfillPlan
+from beam_cxone.pipelines.file_backfill import ReadParsedAndAnalyse
 
 __all__ = ["SinkConfig", "build_backfill", "build_streaming", "write_results"]
 
@@ -69,16 +71,23 @@ def build_streaming(p: beam.Pipeline, kafka: KafkaReadConfig, analytics: Analyti
 
 def build_backfill(p: beam.Pipeline, analytics: AnalyticsConfig, sink: SinkConfig, *,
                    input_pattern: str | None = None, kafka: KafkaReadConfig | None = None,
-                   dead_letter_topic: DeadLetterTopicConfig | None = None) -> Results:
-    """Files or a bounded Kafka range -> the same analytics in batch -> sink."""
-    if (input_pattern is None) == (kafka is None):
-        raise ValueError("a backfill reads either files (input pattern) or a Kafka range, not both")
-    if kafka is not None:
+                   dead_letter_topic: DeadLetterTopicConfig | None = None,
+                   plan: FileBackfillPlan | None = None) -> Results:
+    """Files or a bounded Kafka range -> the same analytics in batch -> sink.
+
+    `plan`: files through a checkpoint (`pipelines/file_backfill.py`: each file parsed once and
+    saved, so a rerun resumes); `input_pattern`: files read straight into the batch graph."""
+    if sum(x is not None for x in (input_pattern, kafka, plan)) != 1:
+        raise ValueError("a backfill reads either files (input pattern or plan) or a Kafka range")
+    if plan is not None:
+        results = p | "ReadParsedAndAnalyse" >> ReadParsedAndAnalyse(plan, analytics)
+    elif kafka is not None:
         if not kafka.bounded:
             raise ValueError("a Kafka backfill needs a bounded read (end offsets or a stop timestamp)")
         raw = p | "ReadKafkaRange" >> ReadFromKafka(kafka)
+        results = build_analytics(raw, analytics, streaming=False)
     else:
         raw = p | "ReadFiles" >> ReadJsonLines(input_pattern)
-    results = build_analytics(raw, analytics, streaming=False)
+        results = build_analytics(raw, analytics, streaming=False)
     write_results(results, sink, dead_letter_topic)
     return results

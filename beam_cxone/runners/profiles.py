@@ -4,7 +4,8 @@ working set-up on this kind of machine. The runner always comes from flags, neve
 - streaming default: Prism (Beam's streaming-first local runner), built from Beam's Go module at the
   pinned Beam version by `stack/prism.sh` (Python's own Prism download is not reachable here).
 - batch default: the FnApiRunner (the DirectRunner family's batch engine), named explicitly because
-  `DirectRunner` first tries to download Prism.
+  `DirectRunner` first tries to download Prism; on every core (`--direct_running_mode=multi_processing
+  --direct_num_workers=N`, N = the machine's cores) unless the command line says otherwise.
 - FlinkRunner: Beam's Flink job-server jar (`--flink_job_server_jar`) from the local cache, else from
   Beam's own jar cache, else fetched once into the local cache by Beam's own download code (the URL
   Beam's FlinkRunner would fetch at run time); LOOPBACK workers unless told otherwise (unset means
@@ -177,8 +178,32 @@ def runner_args(args: list[str], *, streaming: bool) -> list[str]:
         # Beam uses it as the gRPC deadline of the job's state and message streams: the default 300 s
         # ended every streaming job on Prism after 5 minutes (measured, DEADLINE_EXCEEDED).
         out.append(f"--job_server_timeout={STREAM_DEADLINE_S}")
+    if runner == FN_API_RUNNER and not streaming:
+        out = _fn_api_batch_args(out)
     if runner == "FlinkRunner":
         out = _flink_args(out, streaming)
+    return out
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
+def _fn_api_batch_args(args: list[str]) -> list[str]:
+    """Every core for a bounded run: one SDK worker process per core (measured on a file backfill:
+    see docs/PERFORMANCE.md, "Backfills"). An explicit mode or worker count is kept; a worker count
+    alone gets the multi-process mode (in memory, the FnApiRunner ignores it), except 1."""
+    out = list(args)
+    mode, workers = _flag(out, "direct_running_mode"), _flag(out, "direct_num_workers")
+    if mode is None:
+        n = cpu_count() if workers is None else int(workers or 0) or cpu_count()
+        if n <= 1:
+            return out
+        out.append("--direct_running_mode=multi_processing")
+        if workers is None:
+            out.append(f"--direct_num_workers={n}")
+    elif mode != "in_memory" and workers is None:
+        out.append(f"--direct_num_workers={cpu_count()}")
     return out
 
 

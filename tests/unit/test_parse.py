@@ -989,3 +989,69 @@ def test_late_malformed_record_keeps_its_reason(payload, stage, reason):
 def test_not_late_valid_record_is_not_a_dead_letter():
     # late=False (the default) with a valid record: an interaction.
     assert isinstance(parse(_bytes(BASE), late=False), Interaction)
+
+
+# ----- the fast decoder (orjson) gives the reference decoder's result ------------------------------
+
+DECODER_CASES = [
+    b'{"a":1,"a":2}', b'{"a":"\\ud800"}', b'{"a":"\\udc00\\ud800"}', b'\xef\xbb\xbf{"a":1}',
+    b'{"a":1e400}', b'{"a":-1e400}', b'{"a":123456789012345678901234567890}',
+    b'{"a":18446744073709551615}', b'{"a":18446744073709551616}', b'{"a":-9223372036854775809}',
+    b'{"a":-9223372036854775808}', b'{"eventId":12345678901234567890}', b'{"a":-0}', b'{"a":-0.0}',
+    b'{"a":1.0}', b'{"a":1E2}', b'{"a":0.1e-400}', b'{"a":NaN}', b'{"a":-Infinity}',
+    b'{"a":"\xed\xa0\x80"}', b'{"a":"\xc0\xaf"}', b'{"a":"\xf4\x90\x80\x80"}', b'{"a":"x\x01"}',
+    b'{"a":"x\x7f"}', b'{"a":"\xef\xbf\xbf"}', b' {"a":1} ', b'\t{"a":1}\r\n', b'{"a":1}\x00',
+    b'{"a":1}\x0c', b'{"a":01}', b'{"a":1.}', b'{"a":.5}', b'{"a":+1}', b'{"\\u0000":1}',
+    b'{"a":[' + b"[" * 1100 + b"]" * 1100 + b"]}", b'{"a":' + b"[" * 300 + b"]" * 300 + b"}",
+    b'{"a":' + b"[" * 200 + b"]" * 200 + b"}", b'{"a":1}{"b":2}', b"[1]", b'"x"', b"null", b"",
+    b'{"a":"\\ud83d\\ude00"}', b'{"a":"\\ud83dx"}', b'{"a":"\\x"}', b'{"a":1,}', b"\xff",
+    b'{"a":5e-324}', b'{"a":2.2250738585072011e-308}', b'{"a":9007199254740993.0}',
+    b'{"a":1.7976931348623157e308}', b'{"a":0.30000000000000004}', b'{"a":1e23}',
+]
+
+
+def _reference_decode(payload: bytes):
+    """The standard library's verdict: the object, or the dead-letter reason."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return "invalid_utf8"
+    try:
+        obj = json.loads(text, parse_constant=lambda name: float("nan") / 0)
+    except (ValueError, RecursionError, ZeroDivisionError):
+        return "invalid_json"
+    return obj if isinstance(obj, dict) else "not_an_object"
+
+
+def _decode(payload: bytes):
+    from beam_cxone.parse import Rejected
+    from beam_cxone.parse import decode_object
+
+    try:
+        return decode_object(payload)
+    except Rejected as rejected:
+        return rejected.reason
+
+
+@pytest.mark.parametrize("payload", DECODER_CASES, ids=lambda p: repr(p[:30]))
+def test_decode_object_is_the_standard_librarys(payload):
+    got, expected = _decode(payload), _reference_decode(payload)
+    assert repr(got) == repr(expected)  # repr: 1 vs 1.0 and -0.0 vs 0.0 differ
+    if isinstance(expected, dict):
+        canonical = json.dumps(expected, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert json.dumps(got, sort_keys=True, separators=(",", ":"), ensure_ascii=False) == canonical
+
+
+def test_decode_object_numbers_fuzz():
+    import random
+
+    rnd = random.Random(7)
+    digits = "0123456789"
+    for _ in range(3000):
+        mantissa = "".join(rnd.choice(digits) for _ in range(rnd.randint(1, 25))).lstrip("0") or "0"
+        frac = "".join(rnd.choice(digits) for _ in range(rnd.randint(0, 20)))
+        number = ("-" if rnd.random() < 0.3 else "") + mantissa + (f".{frac}" if frac else "")
+        if rnd.random() < 0.4:
+            number += f"e{rnd.choice(['', '+', '-'])}{rnd.randint(0, 330)}"
+        payload = f'{{"eventId":{number},"n":[{number}]}}'.encode()
+        assert repr(_decode(payload)) == repr(_reference_decode(payload)), payload
