@@ -3,7 +3,7 @@
 # version through the Go module proxy, cached once per machine. Usage: stack/prism.sh {fetch|path}
 #   path   prints the binary with the project's patches (stack/prism-patches/, docs/PRISM_PATCHES.md),
 #          building it first if needed; PRISM_STOCK=1 prints the stock binary instead.
-#   fetch  builds the stock binary and the patched one (only the stock one with PRISM_STOCK=1).
+#   fetch  builds the patched binary (the stock one instead with PRISM_STOCK=1).
 source "$(dirname "$0")/lib.sh"
 
 BEAM_MODULE=github.com/apache/beam/sdks/v2 # Beam's sdks/ directory; Prism is ./go/cmd/prism in it
@@ -50,8 +50,8 @@ fetch_patched() {
 
 case "${1:-}" in
   fetch)
-    fetch_stock
-    [[ "${PRISM_STOCK:-}" == 1 ]] || fetch_patched
+    # Only what the runs will use: the patched build (CI's time), or the stock one with PRISM_STOCK=1.
+    if [[ "${PRISM_STOCK:-}" == 1 ]]; then fetch_stock; else fetch_patched; fi
     ;;
   path)
     if [[ "${PRISM_STOCK:-}" == 1 ]]; then
