@@ -11,7 +11,10 @@ import json
 import os
 from collections.abc import Mapping
 
+from beam_cxone import redact
 from beam_cxone.cxone.errors import CxoneConfigError
+from beam_cxone.secret_files import SecretFileError
+from beam_cxone.secret_files import check_secret_file
 
 __all__ = [
     "ENV_NAMES",
@@ -83,6 +86,7 @@ def load_credentials(
             f"missing CXone credentials for the {grant} grant: {', '.join(missing)} "
             f"(looked in {source}; use --cxone_credentials_file or the environment)"
         )
+    redact.register(values[_CLIENT_SECRET], values.get(_ACCESS_KEY_SECRET))  # never in a log line
     return CxoneCredentials(
         client_id=values[_CLIENT_ID],
         client_secret=values[_CLIENT_SECRET],
@@ -92,7 +96,12 @@ def load_credentials(
 
 
 def _read_file(path: str) -> dict[str, str]:
-    """A JSON object or KEY=VALUE lines; errors cite line numbers, never line contents."""
+    """A JSON object or KEY=VALUE lines; errors cite line numbers, never line contents. A file that
+    group or others can read is refused (mode wider than 0600)."""
+    try:
+        check_secret_file(path, "credentials file")
+    except SecretFileError as err:
+        raise CxoneConfigError(str(err)) from None
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()

@@ -23,6 +23,7 @@ from oauthlib.oauth2 import OAuth2Error
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
+from beam_cxone import redact
 from beam_cxone.cxone.credentials import GRANT_PASSWORD
 from beam_cxone.cxone.credentials import CxoneCredentials
 from beam_cxone.cxone.discovery import discover_token_endpoint
@@ -213,6 +214,7 @@ def fetch_access_token(
         except OAuth2Error as err:
             # oauthlib's own checks (e.g. a missing access_token); its text holds no secret.
             raise _oauth_error(err) from None
+    redact.register(token.get("access_token"), token.get("refresh_token"), token.get("id_token"))
     return token["access_token"], _expires_in(token)
 
 

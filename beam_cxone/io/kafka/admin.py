@@ -1,4 +1,5 @@
-"""Producer-side helpers (generator, tests, benchmarks): create a topic, read its end offsets, publish."""
+"""Producer-side helpers (generator, tests, benchmarks): create a topic, read its end offsets, publish.
+SASL/SSL settings come from the environment, as for the read (`consumer_config_from_env`)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ from kafka.admin import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from beam_cxone.io.kafka.config import consumer_config_from_env
 from beam_cxone.throttle import TokenBucket
+
+
+def _security() -> dict[str, Any]:
+    return dict(consumer_config_from_env())
 
 
 def create_topic(bootstrap_servers: str, topic: str, partitions: int = 1) -> bool:
     """Creates the topic if missing; returns whether it was created."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","))
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), **_security())
     try:
         admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
         return True
@@ -28,7 +34,7 @@ def create_topic(bootstrap_servers: str, topic: str, partitions: int = 1) -> boo
 
 
 def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","))
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","), **_security())
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
@@ -48,7 +54,7 @@ def publish(
         bootstrap_servers=bootstrap_servers.split(","),
         linger_ms=5,
         max_request_size=4 * 1024 * 1024,
-        **producer_kw,
+        **{**_security(), **producer_kw},
     )
     bucket = TokenBucket(rate_per_s)
     count = 0

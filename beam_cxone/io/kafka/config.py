@@ -9,6 +9,8 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
+from beam_cxone.secret_files import check_secret_file
+
 START_POSITIONS = ("earliest", "latest", "committed", "timestamp")
 
 
@@ -91,7 +93,10 @@ class KafkaReadConfig:
 
 
 def consumer_config_from_env(prefix: str = "KAFKA_") -> tuple[tuple[str, Any], ...]:
-    """SASL/SSL settings from the environment (never the command line), e.g. KAFKA_SASL_PASSWORD."""
+    """SASL/SSL settings from the environment (never the command line), e.g. KAFKA_SASL_PLAIN_PASSWORD.
+
+    Every Kafka client of the project takes these (read, dead-letter producer, lag monitor, topic
+    admin, generator). A KAFKA_SSL_KEYFILE that group or others can read raises SecretFileError."""
     names = (
         "security_protocol",
         "sasl_mechanism",
@@ -106,6 +111,9 @@ def consumer_config_from_env(prefix: str = "KAFKA_") -> tuple[tuple[str, Any], .
         value = os.environ.get(prefix + name.upper())
         if value:
             found.append((name, value))
+    keyfile = dict(found).get("ssl_keyfile")
+    if keyfile:  # a client private key others can read is refused (ValueError, one line)
+        check_secret_file(keyfile, f"Kafka client key ({prefix}SSL_KEYFILE)")
     return tuple(found)
 
 

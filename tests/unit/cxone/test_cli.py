@@ -48,6 +48,7 @@ def test_valid_exits_0_with_a_summary(cxone_stub, sleeps, capsys):
 def test_credentials_file(cxone_stub, tmp_path, capsys):
     path = tmp_path / "cxone.json"
     path.write_text(json.dumps(cxone_stub.env()))
+    path.chmod(0o600)  # a secrets file others can read is refused
     assert run_validate(argv(cxone_stub, f"--cxone_credentials_file={path}"), environ={}) == 0
 
 

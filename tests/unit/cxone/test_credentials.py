@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +22,12 @@ ENV = {
 SECRETS = ("app-secret==", "key-secret==")
 
 
+def write_private(path: Path, text: str) -> None:
+    """A secrets file as it must be: readable by its owner only (0600)."""
+    path.write_text(text)
+    path.chmod(0o600)
+
+
 def test_from_environment():
     creds = load_credentials("password", None, ENV)
     assert creds == CxoneCredentials("app-id", "app-secret==", "key-id", "key-secret==")
@@ -27,7 +35,7 @@ def test_from_environment():
 
 def test_json_file_wins_over_environment(tmp_path):
     path = tmp_path / "cxone.json"
-    path.write_text(json.dumps({"CXONE_CLIENT_SECRET": "from-file=", "OTHER": "ignored"}))
+    write_private(path, json.dumps({"CXONE_CLIENT_SECRET": "from-file=", "OTHER": "ignored"}))
     creds = load_credentials("password", str(path), ENV)
     assert creds.client_secret == "from-file="
     assert creds.client_id == "app-id"  # the rest still comes from the environment
@@ -35,7 +43,8 @@ def test_json_file_wins_over_environment(tmp_path):
 
 def test_key_value_file(tmp_path):
     path = tmp_path / "cxone.env"
-    path.write_text(
+    write_private(
+        path,
         "# CXone app\n"
         "\n"
         "export CXONE_CLIENT_ID=app-id\n"
@@ -73,7 +82,7 @@ def test_empty_values_count_as_missing():
 
 def test_bad_line_cites_the_line_number_not_its_content(tmp_path):
     path = tmp_path / "cxone.env"
-    path.write_text("CXONE_CLIENT_ID=app-id\nk3y+secret/pasted==\n")
+    write_private(path, "CXONE_CLIENT_ID=app-id\nk3y+secret/pasted==\n")
     with pytest.raises(CxoneConfigError) as info:
         load_credentials("password", str(path), {})
     assert info.value.reason == f"credentials file {path}, line 2: expected KEY=VALUE"
@@ -81,7 +90,7 @@ def test_bad_line_cites_the_line_number_not_its_content(tmp_path):
 
 def test_malformed_json_file_hides_the_document(tmp_path):
     path = tmp_path / "cxone.json"
-    path.write_text('{"CXONE_CLIENT_SECRET": "app-secret==",\n oops}')
+    write_private(path, '{"CXONE_CLIENT_SECRET": "app-secret==",\n oops}')
     with pytest.raises(CxoneConfigError) as info:
         load_credentials("password", str(path), {})
     assert info.value.reason == f"credentials file {path} is not valid JSON (line 2)"
@@ -90,7 +99,7 @@ def test_malformed_json_file_hides_the_document(tmp_path):
 
 def test_json_values_must_be_strings(tmp_path):
     path = tmp_path / "cxone.json"
-    path.write_text(json.dumps({"CXONE_CLIENT_ID": 42}))
+    write_private(path, json.dumps({"CXONE_CLIENT_ID": 42}))
     with pytest.raises(CxoneConfigError, match="CXONE_CLIENT_ID must be strings"):
         load_credentials("password", str(path), {})
 
@@ -117,3 +126,48 @@ def test_repr_masks_secrets(render):
 def test_credentials_pickle_for_workers():
     creds = load_credentials("password", None, ENV)
     assert pickle.loads(pickle.dumps(creds)) == creds
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o606])
+def test_a_file_others_can_open_is_refused_in_one_line(tmp_path, mode):
+    path = tmp_path / "cxone.env"
+    write_private(path, "CXONE_CLIENT_ID=app-id\nCXONE_CLIENT_SECRET=app-secret==\n")
+    path.chmod(mode)
+    with pytest.raises(CxoneConfigError) as info:
+        load_credentials("client_credentials", str(path), {})
+    assert info.value.reason == (
+        f"credentials file {path} is open to group or others (mode {mode:04o}, must be 0600 or "
+        f"narrower): refusing to use it; run chmod 600 {path}"
+    )
+    assert "\n" not in info.value.reason and "app-secret" not in info.value.reason
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400])
+def test_a_file_only_its_owner_can_read_is_used(tmp_path, mode):
+    path = tmp_path / "cxone.env"
+    write_private(path, "CXONE_CLIENT_ID=app-id\nCXONE_CLIENT_SECRET=app-secret==\n")
+    path.chmod(mode)
+    assert load_credentials("client_credentials", str(path), {}).client_secret == "app-secret=="
+
+
+def test_the_mode_of_a_symlinks_target_counts(tmp_path):
+    target = tmp_path / "real.env"
+    write_private(target, "CXONE_CLIENT_ID=app-id\nCXONE_CLIENT_SECRET=app-secret==\n")
+    link = tmp_path / "link.env"
+    os.symlink(target, link)
+    assert load_credentials("client_credentials", str(link), {}).client_id == "app-id"
+    target.chmod(0o644)
+    with pytest.raises(CxoneConfigError, match="mode 0644"):
+        load_credentials("client_credentials", str(link), {})
+
+
+def test_the_cli_refuses_a_readable_file_with_one_line(tmp_path, capsys):
+    from beam_cxone.cxone.cli import run_validate
+
+    path = tmp_path / "cxone.json"
+    path.write_text(json.dumps(ENV))
+    path.chmod(0o644)
+    assert run_validate([f"--cxone_credentials_file={path}"], environ={}) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "mode 0644" in err and "chmod 600" in err
+    assert not any(secret in err for secret in SECRETS)
