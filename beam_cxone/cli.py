@@ -29,6 +29,9 @@ from beam_cxone.monitoring import monitor_settings
 from beam_cxone.pipelines.jobs import SinkConfig
 from beam_cxone.pipelines.jobs import build_backfill
 from beam_cxone.pipelines.jobs import build_streaming
+from beam_cxone.preflight import backfill_targets
+from beam_cxone.preflight import preflight_message
+from beam_cxone.redact import install as install_log_redaction
 from beam_cxone.runners.profiles import RunnerSetupError
 from beam_cxone.runners.profiles import runner_args
 
@@ -41,6 +44,7 @@ COMMANDS = ("run", "schema", "generate", "backfill", "validate", "report")
 def _configure_logging(level: str) -> None:
     # Beam's import already gave the root logger a stderr handler at WARNING, which makes basicConfig a
     # no-op: set the level on the root logger itself, and the format on its handlers.
+    install_log_redaction()  # no known secret in any record, whoever logs it (beam_cxone.redact)
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig()
@@ -108,6 +112,9 @@ def run_streaming(argv: list[str]) -> int:
         return _fail(f"invalid options:\n  {err}")
     if _cxone_validation_failed(options):
         return 2
+    failed = preflight_message(kafka_bootstrap=kafka.bootstrap_servers, cassandra=sink.cassandra)
+    if failed:  # a wrong password, CA or protocol: one line, before anything is submitted
+        return _fail(failed)
     if job.run_seconds > 0 and not bounded:
         # The read drains at this wall time, which the job graph carries: taken after the checks
         # (CXone's retries can take a minute), as late as building the graph allows. The runner's
@@ -179,6 +186,9 @@ def run_backfill(argv: list[str]) -> int:
     """Batch over files (--input) or a Kafka time range, with the streaming job's composites."""
     from beam_cxone.backfill import run_backfill_command
 
+    failed = preflight_message(**backfill_targets(argv))
+    if failed:
+        return _fail(failed)
     return run_backfill_command(argv, build_backfill)
 
 

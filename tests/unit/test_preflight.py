@@ -1,0 +1,187 @@
+"""The start-up check against local stand-ins (the real secured services: tests/integration/
+test_secured.py): what it checks for which command line, one-line errors, unreachable is a warning."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from beam_cxone import preflight
+from beam_cxone.io.cassandra_write import CassandraConfig
+from beam_cxone.io.kafka.config import consumer_config_from_env
+from beam_cxone.secret_files import SecretFileError
+
+KAFKA_ENV = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_PLAIN_USERNAME",
+             "KAFKA_SASL_PLAIN_PASSWORD", "KAFKA_SSL_CAFILE", "KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE",
+             "CASSANDRA_USERNAME", "CASSANDRA_PASSWORD")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    for name in KAFKA_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def answering(reply: bytes | None) -> Iterator[int]:
+    """A TCP server on a free port that reads what comes, sends `reply` (None: nothing) and closes."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn, contextlib.suppress(OSError):
+                conn.settimeout(2)
+                conn.recv(4096)
+                if reply:
+                    conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+
+
+TLS_ALERT = b"\x15\x03\x03\x00\x02\x02\x50"  # what a Kafka TLS listener answers to plaintext
+
+
+# ----- which services a command line uses ----------------------------------------------------------
+
+
+def test_a_file_backfill_into_cassandra_checks_cassandra_only():
+    targets = preflight.backfill_targets(["--input=a/*.jsonl", "--cassandra_port=9142", "--cassandra_tls",
+                                          "--cassandra_ca_file=/ca.pem", "--no_progress"])
+    assert targets["kafka_bootstrap"] is None
+    cfg = targets["cassandra"]
+    assert (cfg.port, cfg.tls, cfg.ca_file) == (9142, True, "/ca.pem")
+
+
+def test_a_kafka_range_backfill_checks_its_brokers():
+    targets = preflight.backfill_targets(["--bootstrap_servers=k1:9093,k2:9093", "--topic=t",
+                                          "--sink=jsonl", "--output_dir=/tmp/x"])
+    assert targets == {"kafka_bootstrap": "k1:9093,k2:9093", "cassandra": None}
+
+
+def test_a_file_backfill_with_a_dead_letter_topic_checks_kafka_too():
+    targets = preflight.backfill_targets(["--input", "a.jsonl", "--dead_letter_topic=dead",
+                                          "--bootstrap_servers=k:9092"])
+    assert targets["kafka_bootstrap"] == "k:9092"
+
+
+def test_a_template_resolves_to_what_it_runs():
+    targets = preflight.backfill_targets(["--template", "kafka_range_to_cassandra", "--param",
+                                          "start=2026-11-30T00:00:00Z", "stop=2026-11-30T01:00:00Z",
+                                          "bootstrap_servers=kb:9192", "topic=t", "cassandra_port=9142"])
+    assert targets["kafka_bootstrap"] == "kb:9192"
+    assert targets["cassandra"].port == 9142
+
+
+@pytest.mark.parametrize("argv", [["--list-templates"], ["--template=no-such-template"],
+                                  ["--cassandra_port=abc"], ["--help"]])
+def test_nothing_is_checked_when_the_backfill_will_refuse_or_only_list(argv):
+    assert preflight.backfill_targets(argv) == {}
+
+
+# ----- outcomes --------------------------------------------------------------------------------------
+
+
+def test_an_unreachable_service_is_a_warning_not_an_error(caplog):
+    kafka_port, cassandra_port = free_port(), free_port()
+    cfg = CassandraConfig(hosts=("127.0.0.1",), port=cassandra_port)
+    with caplog.at_level(logging.WARNING, logger="beam_cxone.preflight"):
+        message = preflight.preflight_message(kafka_bootstrap=f"127.0.0.1:{kafka_port}", cassandra=cfg)
+    assert message is None
+    assert f"Kafka 127.0.0.1:{kafka_port}: cannot connect (Connection refused); starting anyway" \
+        in caplog.text
+    assert f"Cassandra 127.0.0.1:{cassandra_port}: cannot connect" in caplog.text
+
+
+def test_plaintext_kafka_client_on_a_tls_port():
+    with answering(TLS_ALERT) as port:
+        message = preflight.preflight_message(kafka_bootstrap=f"127.0.0.1:{port}")
+    assert message == (
+        f"Kafka 127.0.0.1:{port}: the port speaks TLS (it answered with a TLS alert to plaintext) but "
+        "KAFKA_SECURITY_PROTOCOL=PLAINTEXT: set SASL_SSL or SSL and KAFKA_SSL_CAFILE"
+    )
+
+
+def test_tls_kafka_client_on_a_plaintext_port(monkeypatch):
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SSL")
+    with answering(None) as port:
+        message = preflight.preflight_message(kafka_bootstrap=f"127.0.0.1:{port}")
+    assert message.startswith(f"Kafka 127.0.0.1:{port}: the port does not speak TLS (")
+    assert message.endswith("it is a plaintext port; KAFKA_SECURITY_PROTOCOL=SSL expects a TLS listener")
+
+
+def test_plaintext_cassandra_client_on_a_tls_port():
+    with answering(None) as port:
+        cfg = CassandraConfig(hosts=("127.0.0.1",), port=port)
+        message = preflight.preflight_message(cassandra=cfg)
+    assert message == (
+        f"Cassandra 127.0.0.1:{port}: the node closed the connection on a plaintext CQL request: it "
+        "expects TLS; add --cassandra_tls and --cassandra_ca_file"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"KAFKA_SECURITY_PROTOCOL": "SASL_TLS"},
+         "Kafka: KAFKA_SECURITY_PROTOCOL=SASL_TLS is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
+        ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+          "KAFKA_SASL_PLAIN_USERNAME": "app"},
+         "Kafka: KAFKA_SECURITY_PROTOCOL=SASL_SSL with SCRAM-SHA-512 needs KAFKA_SASL_PLAIN_USERNAME "
+         "and KAFKA_SASL_PLAIN_PASSWORD"),
+    ],
+)
+def test_kafka_settings_that_cannot_work(monkeypatch, env, expected):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert preflight.preflight_message(kafka_bootstrap=f"127.0.0.1:{free_port()}") == expected
+
+
+def test_a_cassandra_login_needs_both_variables(monkeypatch):
+    monkeypatch.setenv("CASSANDRA_USERNAME", "app")
+    with answering(b"\x84\x00\x00\x00\x06\x00\x00\x00\x00") as port:  # a plaintext CQL answer
+        message = preflight.preflight_message(
+            cassandra=CassandraConfig(hosts=("127.0.0.1",), port=port))
+    assert message == "Cassandra: set both CASSANDRA_USERNAME and CASSANDRA_PASSWORD, or neither"
+
+
+# ----- a client key others can read ------------------------------------------------------------------
+
+
+def test_a_kafka_client_key_others_can_read_is_refused_in_one_line(tmp_path, monkeypatch):
+    key = tmp_path / "client.key"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nnot really\n-----END PRIVATE KEY-----\n")
+    key.chmod(0o644)
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("KAFKA_SSL_KEYFILE", str(key))
+    expected = (f"Kafka client key (KAFKA_SSL_KEYFILE) {key} is open to group or others (mode 0644, "
+                f"must be 0600 or narrower): refusing to use it; run chmod 600 {key}")
+    with pytest.raises(SecretFileError) as info:
+        consumer_config_from_env()
+    assert str(info.value) == expected
+    assert preflight.preflight_message(kafka_bootstrap="127.0.0.1:9") == f"Kafka: {expected}"
+    key.chmod(0o600)
+    assert dict(consumer_config_from_env())["ssl_keyfile"] == str(key)
