@@ -12,6 +12,7 @@ The stack's services are started without the marker, so they are never among the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import signal
@@ -227,3 +228,115 @@ def fresh_keyspace() -> Iterator[CassandraConfig]:
 def cassandra_sh() -> Callable[[str], None]:
     """Runs `stack/cassandra.sh COMMAND`, for tests that stop and restart Cassandra."""
     return _cassandra_sh
+
+
+# ----- the secured twins (stack/kafka-secure.sh, stack/cassandra-secure.sh) -------------------------
+
+SECURE_SERVICES = ("kafka-secure", "cassandra-secure")
+SECURE_DIR = REPO_DIR / ".stack" / "secure"
+
+
+@dataclasses.dataclass(frozen=True)
+class SecuredStack:
+    """The running secured Kafka (SASL_SSL, SCRAM-SHA-512) and Cassandra (TLS, password) and what a
+    client needs for them: `env` holds the KAFKA_* and CASSANDRA_* variables of the job."""
+
+    env: dict[str, str]
+    bootstrap: str
+    expired_bootstrap: str  # the same broker, a listener whose certificate expired in 2020
+    cassandra_port: int
+    ca_file: str
+    other_ca_file: str  # a CA that signed nothing here
+    tls_dir: Path
+
+    def cassandra_config(self, keyspace: str) -> CassandraConfig:
+        return CassandraConfig(hosts=("127.0.0.1",), port=self.cassandra_port, keyspace=keyspace,
+                               tls=True, ca_file=self.ca_file)
+
+    def cassandra_flags(self) -> list[str]:
+        return [f"--cassandra_port={self.cassandra_port}", "--cassandra_tls",
+                f"--cassandra_ca_file={self.ca_file}"]
+
+    def kafka_kwargs(self) -> dict[str, str]:
+        """kafka-python settings of the client user, for the test's own producers and consumers."""
+        return {name.lower()[len("KAFKA_"):]: value for name, value in self.env.items()
+                if name.startswith("KAFKA_")}
+
+    def secrets(self) -> list[str]:
+        return [self.env["KAFKA_SASL_PLAIN_PASSWORD"], self.env["CASSANDRA_PASSWORD"]]
+
+    def process_env(self, **extra: str | None) -> dict[str, str]:
+        """This process's environment without any KAFKA_*/CASSANDRA_*/CXONE_* of its own, plus the
+        secured stack's and `extra` (a value None drops the variable)."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("KAFKA_", "CASSANDRA_", "CXONE_"))}
+        env.update(self.env)
+        for key, value in extra.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
+
+    @contextlib.contextmanager
+    def login(self) -> Iterator[None]:
+        """The client credentials in this process's environment (read_rows, create_schema read
+        them there), for the duration of the block."""
+        names = [n for n in self.env if n.startswith(("KAFKA_", "CASSANDRA_"))]
+        saved = {n: os.environ.get(n) for n in names}
+        os.environ.update({n: self.env[n] for n in names})
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+@pytest.fixture(scope="session")
+def secured_stack() -> Iterator[SecuredStack]:
+    """Starts the secured Kafka and Cassandra with their scripts (both at once: Cassandra's start is
+    the slow part), and stops at the end of the session those it started."""
+    env = {k: v for k, v in os.environ.items() if k != RUN_MARKER}  # a service is not a leftover
+    started = []
+    starts = {}
+    for service in SECURE_SERVICES:
+        script = str(REPO_DIR / "stack" / f"{service}.sh")
+        if subprocess.run(["bash", script, "status"], cwd=REPO_DIR, env=env,
+                          capture_output=True).returncode != 0:
+            started.append(service)
+        starts[service] = subprocess.Popen(["bash", script, "start"], cwd=REPO_DIR, env=env,
+                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        failed = []
+        for service, proc in starts.items():
+            out, _ = proc.communicate(timeout=300)
+            if proc.returncode != 0:
+                failed.append(f"stack/{service}.sh start failed:\n{out[-3000:]}")
+        if failed:
+            pytest.fail("\n".join(failed))
+        client = _read_env_file(SECURE_DIR / "client.env")
+        yield SecuredStack(
+            env={k: v for k, v in client.items() if k.startswith(("KAFKA_", "CASSANDRA_"))},
+            bootstrap=client["SECURE_KAFKA_BOOTSTRAP"],
+            expired_bootstrap=client["SECURE_KAFKA_EXPIRED_BOOTSTRAP"],
+            cassandra_port=int(client["SECURE_CASSANDRA_PORT"]),
+            ca_file=client["SECURE_CA_FILE"],
+            other_ca_file=client["SECURE_OTHER_CA_FILE"],
+            tls_dir=SECURE_DIR / "tls",
+        )
+    finally:
+        for service in started:
+            subprocess.run(["bash", str(REPO_DIR / "stack" / f"{service}.sh"), "stop"], cwd=REPO_DIR,
+                           env=env, timeout=120, check=False)

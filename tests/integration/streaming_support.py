@@ -107,7 +107,8 @@ class Job:
     """The streaming job as a subprocess; its output goes to a file (a pipe nobody reads can fill
     up and stall the job while the broker is down and the client logs its retries)."""
 
-    def __init__(self, args: list[str], log_path: Path):
+    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None):
+        """`env`: the job's whole environment (default: this process's), e.g. with credentials."""
         self.log_path = log_path
         self._log = log_path.open("ab")
         # A session of its own: stopping the job also stops the Prism process it started.
@@ -117,6 +118,7 @@ class Job:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=env,
         )
 
     def output(self) -> str:
@@ -152,16 +154,20 @@ class Job:
 # ----- waiting on conditions ------------------------------------------------------------------------
 
 
-def group_offsets(bootstrap: str, topic: str, group: str, partitions: int = PARTITIONS) -> dict[int, int | None]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+def group_offsets(bootstrap: str, topic: str, group: str, partitions: int = PARTITIONS,
+                  client_config: dict | None = None) -> dict[int, int | None]:
+    """`client_config`: extra kafka-python settings (SASL/SSL of a secured broker)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                             **(client_config or {}))
     try:
         return {p: consumer.committed(TopicPartition(topic, p)) for p in range(partitions)}
     finally:
         consumer.close()
 
 
-def end_offsets(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+def end_offsets(bootstrap: str, topic: str, partitions: int = PARTITIONS,
+                client_config: dict | None = None) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, **(client_config or {}))
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
@@ -211,9 +217,12 @@ def publish(
     records: Iterable[tuple[bytes | None, bytes]] = (),
     by_partition: Iterable[tuple[int, bytes]] = (),
     timestamp_ms: int | None = None,
+    client_config: dict | None = None,
 ) -> None:
+    """`client_config`: extra kafka-python settings (SASL/SSL of a secured broker)."""
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=5, max_request_size=4 * 1024 * 1024
+        bootstrap_servers=bootstrap, linger_ms=5, max_request_size=4 * 1024 * 1024,
+        **(client_config or {}),
     )
     for key, value in records:
         producer.send(topic, key=key, value=value, timestamp_ms=timestamp_ms)
