@@ -10,13 +10,15 @@ DEMO_COUNT ?= 3000
 DEMO_RATE ?= 150
 DEMO_SECONDS ?= 75
 
-.PHONY: help venv stack-up stack-down stack-status flink-up flink-down schema demo test test-unit \
+.PHONY: help venv stack-up stack-down stack-status stack-secure-up stack-secure-down flink-up flink-down \
+        schema demo test test-unit \
         test-integration lint bench clean
 
 help:
 	@echo "make demo   - set up everything, stream a generated CXone feed through the job, print the rows"
 	@echo "make test   - all tests (starts Kafka, Cassandra; builds Prism) - what CI runs"
 	@echo "make stack-up | stack-down | stack-status | flink-up | flink-down | lint | bench"
+	@echo "make stack-secure-up | stack-secure-down - the SASL_SSL Kafka and TLS+password Cassandra (.stack/secure)"
 
 $(VENV)/.installed: setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -34,13 +36,27 @@ stack-up: venv
 
 stack-down:
 	-bash stack/flink.sh stop
+	-bash stack/cassandra-secure.sh stop
+	-bash stack/kafka-secure.sh stop
 	-bash stack/cassandra.sh stop
 	-bash stack/kafka.sh stop
 
 stack-status:
 	-bash stack/kafka.sh status
 	-bash stack/cassandra.sh status
+	-bash stack/kafka-secure.sh status
+	-bash stack/cassandra-secure.sh status
 	-bash stack/flink.sh status
+
+# Secured twins (SASL_SSL Kafka on 9192, password + TLS Cassandra on 9142); client settings in
+# .stack/secure/client.env. tests/integration/test_secured.py starts them itself.
+stack-secure-up: venv
+	bash stack/kafka-secure.sh start
+	bash stack/cassandra-secure.sh start
+
+stack-secure-down:
+	-bash stack/cassandra-secure.sh stop
+	-bash stack/kafka-secure.sh stop
 
 flink-up: venv
 	bash stack/flink.sh start
