@@ -257,9 +257,15 @@ def _kafka_settings() -> _KafkaSettings:
         raise PreflightError(
             f"Kafka: KAFKA_SECURITY_PROTOCOL={protocol} is not one of {', '.join(KAFKA_PROTOCOLS)}"
         )
+    mechanism = env.get("sasl_mechanism")
+    if protocol.startswith("SASL_") and not mechanism:
+        raise PreflightError(
+            f"Kafka: KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_MECHANISM "
+            f"({', '.join(_CHECKED_MECHANISMS)}, ...)"
+        )
     settings = _KafkaSettings(
         protocol=protocol,
-        mechanism=(env.get("sasl_mechanism") or ("PLAIN" if protocol.startswith("SASL_") else None)),
+        mechanism=mechanism,
         username=env.get("sasl_plain_username"),
         password=env.get("sasl_plain_password"),
         cafile=env.get("ssl_cafile"),
