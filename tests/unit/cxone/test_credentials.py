@@ -171,3 +171,21 @@ def test_the_cli_refuses_a_readable_file_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "mode 0644" in err and "chmod 600" in err
     assert not any(secret in err for secret in SECRETS)
+
+
+def test_the_job_refuses_a_readable_file_before_it_is_built(tmp_path, capsys, monkeypatch):
+    from beam_cxone import cli
+
+    path = tmp_path / "cxone.env"
+    path.write_text("CXONE_CLIENT_ID=app-id\nCXONE_CLIENT_SECRET=app-secret==\n")
+    path.chmod(0o640)
+    built = []
+    monkeypatch.setattr(cli, "build_streaming", lambda *a, **k: built.append(a))
+    code = cli.main(["--runner=PrismRunner", "--prism_location=/nonexistent/prism", "--topic=t",
+                     "--cxone_validate", "--cxone_issuer=http://127.0.0.1:9",
+                     f"--cxone_credentials_file={path}"])
+    assert code == 2 and built == []
+    err = capsys.readouterr().err
+    assert err == (f"beam_cxone: CXone validation failed: credentials file {path} is open to group or "
+                   f"others (mode 0640, must be 0600 or narrower): refusing to use it; run chmod 600 "
+                   f"{path}\n")
