@@ -268,6 +268,9 @@ class _Consumer:
     def end_offsets(self, tps, timeout_ms=None):
         return {tps[0]: self.end}
 
+    def highwater(self, tp):
+        return self.end
+
     def committed(self, tp, timeout_ms=None):
         return self.committed_offset
 
@@ -462,12 +465,19 @@ def test_one_throttle_per_topic_and_cap_in_a_process():
 
 
 def test_a_live_call_returns_once_caught_up_so_the_watermark_moves():
-    # Records, then nothing to read: the call ends at the first empty poll (not after its full
+    # The records up to the partition's high watermark: the call ends there (not after its full
     # max_seconds_per_call) and the runner resumes it at once.
     consumer = _Consumer([[_Record(0, _valid(0)), _Record(1, _valid(1))]], end=2)
     fn = _read_fn(consumer, max_seconds_per_call=60.0)
     tracker = _Tracker(0)
     out = _run(fn, tracker)
     assert [r.value.source for r in out] == ["t/0/0", "t/0/1"]
-    assert len(consumer.polls) == 2
+    assert len(consumer.polls) == 1
     assert tracker.deferred == Duration(seconds=0)
+
+
+def test_a_call_with_a_backlog_keeps_reading():
+    consumer = _Consumer([[_Record(0, _valid(0))], [_Record(1, _valid(1))]], end=3)
+    fn = _read_fn(consumer, max_seconds_per_call=60.0)
+    out = _run(fn, _Tracker(0))
+    assert len(out) == 2 and len(consumer.polls) >= 3  # past offset 1 the high watermark (3) waits

@@ -279,7 +279,19 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
                 )
                 if self._throttle is not None and time.monotonic() >= deadline:
                     break  # throttled: the rest of the batch is read again by the next call
+            else:
+                if not cfg.bounded and self._caught_up(tp, records[-1].offset + 1):
+                    break  # live: return now, so the runner sees the watermark these records moved
+                continue
+            break
         tracker.defer_remainder(Duration(seconds=0) if emitted else Duration(seconds=0.2))
+
+    def _caught_up(self, tp: TopicPartition, next_offset: int) -> bool:
+        """Whether the partition's high watermark of the last fetch (no request: the consumer keeps
+        it) has been reached. A call on a live topic then ends instead of lasting its full
+        `max_seconds_per_call`, which held the watermark, and every window's row, back by up to that."""
+        highwater = self._consumer.highwater(tp)
+        return highwater is not None and next_offset >= highwater
 
     def _poll(self, tp: TopicPartition, room: int) -> list:
         """At most `room` records (and at most about one call's worth at the capped rate, so a
