@@ -7,6 +7,7 @@ token bucket at `--rate`, never dropping) and hands it to the Kafka producer hel
 from __future__ import annotations
 
 import argparse
+import sys
 
 from tqdm import tqdm
 
@@ -15,6 +16,7 @@ from beam_cxone.generator import generate
 from beam_cxone.generator import write_jsonl
 from beam_cxone.io.kafka import create_topic
 from beam_cxone.io.kafka import publish
+from beam_cxone.preflight import preflight_message
 
 __all__ = ["run_generate_command"]
 
@@ -46,6 +48,10 @@ def run_generate_command(argv: list[str]) -> int:
         written = write_jsonl(cfg, args.output)
         print(f"wrote {written} records to {args.output}")
         return 0
+    failed = preflight_message(kafka_bootstrap=args.bootstrap_servers)  # a wrong password: one line
+    if failed:
+        print(f"beam_cxone generate: {failed}", file=sys.stderr)
+        return 2
     created = create_topic(args.bootstrap_servers, args.topic, args.partitions)
     records = tqdm(generate(cfg), total=args.count, unit="rec", disable=args.quiet,
                    desc=f"publish {args.topic}")

@@ -426,3 +426,17 @@ def test_a_backfill_checks_before_it_reads(secured_stack, monkeypatch, capsys, t
     assert cli.run_backfill([f"--input={path}", "--cassandra_keyspace=never_written",
                              *stack.cassandra_flags()]) == 0
     assert ran and "beam_cxone:" not in capsys.readouterr().err
+
+
+def test_generate_checks_before_it_publishes(secured_stack, monkeypatch, capsys):
+    from beam_cxone.publish import run_generate_command
+
+    stack = secured_stack
+    for name, value in stack.process_env(KAFKA_SASL_PLAIN_PASSWORD="not-the-password").items():
+        monkeypatch.setenv(name, value)
+    code = run_generate_command([f"--bootstrap_servers={stack.bootstrap}", "--topic=never-written",
+                                 "--count=10", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"beam_cxone generate: Kafka {stack.bootstrap}: SASL authentication failed "
+                          "for user 'beam-cxone'"), err
