@@ -175,11 +175,8 @@ def _tls(
     except (ssl.SSLError, ConnectionError, TimeoutError) as err:
         sock.close()
         reason = getattr(err, "reason", None) or type(err).__name__
-        if isinstance(err, TimeoutError):
-            raise PreflightError(
-                f"{where}: no TLS handshake within {timeout_s:g} s; "
-                f"a plaintext port? {protocol_hint}"
-            ) from None
+        if isinstance(err, TimeoutError):  # slow, not wrong: the job waits for it
+            raise Unreachable(f"{where}: no TLS handshake within {timeout_s:g} s") from None
         if reason in ("WRONG_VERSION_NUMBER", "UNEXPECTED_EOF_WHILE_READING", "RECORD_LAYER_FAILURE",
                       "ConnectionResetError", "SSLEOFError", "PACKET_LENGTH_TOO_LONG",
                       "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "SSLZeroReturnError"):
@@ -370,7 +367,9 @@ def _kafka_probe(settings: _KafkaSettings, host: str, port: int, timeout_s: floa
         if not metadata.brokers:
             raise PreflightError(f"{where}: the broker answered Metadata without brokers")
         return f"Kafka {host}:{port}: {settings.describe()}, {len(metadata.brokers)} broker(s)"
-    except OSError as err:  # a reset or timeout in the middle: the broker is there but misbehaves
+    except TimeoutError:  # slow, not wrong: the job waits for it
+        raise Unreachable(f"{where}: no answer within {timeout_s:g} s") from None
+    except OSError as err:  # a reset in the middle: the broker is there but misbehaves
         reason = err.strerror or type(err).__name__
         raise PreflightError(f"{where}: connection failed during the check ({reason})") from None
     finally:
@@ -488,6 +487,8 @@ def _cassandra_probe(cfg: CassandraConfig, host: str, port: int, timeout_s: floa
                     "on a plaintext CQL request: it expects TLS; add --cassandra_tls and "
                     "--cassandra_ca_file"
                 )
+    except TimeoutError:  # slow, not wrong: the job waits for it
+        raise Unreachable(f"{where}: no answer within {timeout_s:g} s") from None
     except OSError as err:
         reason = err.strerror or type(err).__name__
         raise PreflightError(f"{where}: connection failed during the check ({reason})") from None
@@ -538,11 +539,13 @@ def _cassandra_login(cfg: CassandraConfig, timeout_s: float) -> str:
                 f"{where}: authentication failed for user {user!r} ({detail}); check {USERNAME_ENV} "
                 f"and {PASSWORD_ENV}"
             ) from None
-        detail = str(errors[0]) if errors else str(err)
-        raise PreflightError(f"{where}: the driver could not connect ({detail[:200]})") from None
+        # Reachable, TLS fine, no refusal: slow or starting (timeouts) - the job waits for it.
+        detail = " ".join((str(errors[0]) if errors else str(err)).split())
+        raise Unreachable(f"{where}: no session within {timeout_s:g} s ({detail[:200]})") from None
     except Exception as err:  # noqa: BLE001 - anything else the driver raises: named, one line
+        detail = " ".join(str(err).split())
         raise PreflightError(f"{where}: the driver could not connect ({type(err).__name__}: "
-                             f"{str(err)[:200]})") from None
+                             f"{detail[:200]})") from None
     try:
         if cfg.keyspace not in cluster.metadata.keyspaces:
             _LOG.warning("preflight: Cassandra keyspace %s does not exist (create it with "

@@ -34,8 +34,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def answering(reply: bytes | None) -> Iterator[int]:
-    """A TCP server on a free port that reads what comes, sends `reply` (None: nothing) and closes."""
+def answering(reply: bytes | None, hold: bool = False) -> Iterator[int]:
+    """A TCP server on a free port that reads what comes, sends `reply` (None: nothing) and closes
+    (with `hold`, keeps the connection open and silent until the test ends)."""
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.2)
     stop = threading.Event()
@@ -51,6 +52,8 @@ def answering(reply: bytes | None) -> Iterator[int]:
                 conn.recv(4096)
                 if reply:
                     conn.sendall(reply)
+                if hold:
+                    stop.wait(10)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -114,6 +117,15 @@ def test_an_unreachable_service_is_a_warning_not_an_error(caplog):
     assert f"Kafka 127.0.0.1:{kafka_port}: cannot connect (Connection refused); starting anyway" \
         in caplog.text
     assert f"Cassandra 127.0.0.1:{cassandra_port}: cannot connect" in caplog.text
+
+
+def test_a_service_that_does_not_answer_in_time_is_a_warning(caplog, monkeypatch):
+    with answering(None, hold=True) as port, caplog.at_level(logging.WARNING, "beam_cxone.preflight"):
+        assert preflight.preflight_message(kafka_bootstrap=f"127.0.0.1:{port}", timeout_s=0.3) is None
+        monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SSL")
+        assert preflight.preflight_message(kafka_bootstrap=f"127.0.0.1:{port}", timeout_s=0.3) is None
+    assert f"Kafka 127.0.0.1:{port}: no answer within 0.3 s; starting anyway" in caplog.text
+    assert f"Kafka 127.0.0.1:{port}: no TLS handshake within 0.3 s; starting anyway" in caplog.text
 
 
 def test_plaintext_kafka_client_on_a_tls_port():
