@@ -114,7 +114,9 @@ class TimelineRules:
     # DoFn cannot see the watermark), and the next firing of the same key waits for the next bundle:
     # exact deadlines made a backlog of one customer's N distinct event times cost N bundles in a row
     # (measured: alerts trickled in for 15 s after the watermark had jumped past them all). A later
-    # wake-up changes no result: everything final by then is evaluated, in order.
+    # evaluation or steps expiry changes no result: everything final by then is evaluated, in order.
+    # The idle deadline is never rounded: a record arriving between it and a later wake-up would
+    # keep a profile the TTL forgets.
     wake_step_ms: int = 1
 
     def _wake(self, deadline_ms: int) -> int:
@@ -145,7 +147,7 @@ class TimelineRules:
     def due(self, entry: tuple, timeline: Timeline) -> int:
         """The wake-up this record needs: its finality (interaction) or the idle GC (update)."""
         if entry[0] == UPDATE:
-            return self._wake(timeline.gc_at)
+            return timeline.gc_at
         return self._wake(self.finality.final_at(entry[1]))
 
     def evaluate(self, timeline: Timeline, customer_id: str, now_ms: int) -> tuple[list[dict], int]:
@@ -185,6 +187,7 @@ class TimelineRules:
         deadlines = [final_at(p[0]) for p in timeline.pending]
         if timeline.steps:
             deadlines.append(final_at(timeline.steps[-1][0] + self.spec.within_ms))
+        deadlines = [self._wake(min(deadlines))] if deadlines else []
         if timeline.gc_at is not None and timeline.gc_at > now_ms:
             deadlines.append(timeline.gc_at)
-        return self._wake(min(deadlines)) if deadlines else None
+        return min(deadlines) if deadlines else None

@@ -133,3 +133,12 @@ def test_wake_ups_on_a_grid_evaluate_everything_final_by_then():
     alerts, joined = rules.evaluate(tl, "k1", 35_000)
     assert joined == 4 and [a["callback_event_id"] for a in alerts] == ["c"]
     assert rules.next_wake(tl, 35_000) == 65_000  # the steps' expiry, 64 001, rounded up
+
+
+def test_the_idle_deadline_is_exact_on_the_grid():
+    rules = TimelineRules(PatternSpec(3, 30_000), Finality(True, L), profile_ttl_ms=3_600_000,
+                          wake_step_ms=10_000)
+    tl = Timeline()
+    rules.add(tl, "k1", upd(1_234, "u1"))
+    assert rules.due(upd(1_234, "u1"), tl) == tl.gc_at == 3_601_234
+    assert rules.next_wake(tl, 0) == 3_601_234
