@@ -311,39 +311,27 @@ def _event_type_and_outcome(obj: dict, failure_reasons: frozenset[str]) -> tuple
     return event_type, Outcome.NONE.value
 
 
-def _first_present(obj: dict, *keys: str) -> Any:
-    """The first of the fields with a value; JSON null reads as absent (so does `obj.get`)."""
-    for key in keys:
-        value = obj.get(key)
-        if value is not None:
-            return value
-    return None
-
-
 def event_time_of(obj: dict) -> int:
     """The event time of a decoded object, by its record type's field and alias."""
-    alias = "updatedAt" if obj.get("recordType") == "customer_update" else "timestamp"
-    return parse_event_time(_first_present(obj, "eventTime", alias))
+    value = obj.get("eventTime")
+    if value is None:  # JSON null reads as absent: the alias, by record type
+        value = obj.get("updatedAt" if obj.get("recordType") == "customer_update" else "timestamp")
+    return parse_event_time(value)
 
 
-def _interaction(obj: dict, event_id: str, event_time_ms: int, settings: ParseSettings) -> Interaction:
-    contact_id = _id_string(_first_present(obj, "contactId", "interactionId"), required=True)
+def _interaction(obj: dict, event_id: str, event_time_ms: int, settings: ParseSettings,
+                 tenant_id: str | None, business_unit_id: str | None) -> Interaction:
+    """The interaction's own rules, in order; tenant and business unit already checked."""
+    contact = obj.get("contactId")
+    if contact is None:
+        contact = obj.get("interactionId")
+    contact_id = _id_string(contact, required=True)
     master = _id_string(obj.get("masterContactId"), required=False) or contact_id
     customer_id = _optional_str(obj, "customerId") or None
     channel = _channel(obj)
     event_type, outcome = _event_type_and_outcome(obj, settings.failure_reasons)
-    return Interaction(
-        event_id=event_id,
-        event_time_ms=event_time_ms,
-        contact_id=contact_id,
-        master_contact_id=master,
-        customer_id=customer_id,
-        channel=channel,
-        event_type=event_type,
-        outcome=outcome,
-        tenant_id=_optional_str(obj, "tenantId"),
-        business_unit_id=_optional_str(obj, "businessUnitId"),
-    )
+    return Interaction(event_id, event_time_ms, contact_id, master, customer_id, channel, event_type,
+                       outcome, tenant_id, business_unit_id)
 
 
 def _customer_update(obj: dict, event_id: str, event_time_ms: int) -> CustomerUpdate:
@@ -373,9 +361,9 @@ def parse_object(obj: dict, settings: ParseSettings) -> Interaction | CustomerUp
     event_time_ms = event_time_of(obj)
     if record_type == "customer_update":
         return _customer_update(obj, event_id, event_time_ms)
-    _optional_str(obj, "tenantId")
-    _optional_str(obj, "businessUnitId")
-    return _interaction(obj, event_id, event_time_ms, settings)
+    tenant_id = _optional_str(obj, "tenantId")  # checked before the interaction's own fields
+    business_unit_id = _optional_str(obj, "businessUnitId")
+    return _interaction(obj, event_id, event_time_ms, settings, tenant_id, business_unit_id)
 
 
 def record_identity(payload: bytes | None, settings: ParseSettings) -> tuple[str, int] | None:
