@@ -34,6 +34,7 @@ from beam_cxone.transforms.join import PATTERN_OUTCOMES
 from beam_cxone.transforms.join import join_customer
 from beam_cxone.transforms.patterns import PatternSpec
 from beam_cxone.transforms.patterns import detect
+from beam_cxone.transforms.timeline import EventTimePace
 from beam_cxone.transforms.timeline import Timeline
 from beam_cxone.transforms.timeline import TimelineCoder
 from beam_cxone.transforms.timeline import TimelineRules
@@ -49,7 +50,10 @@ ALERTS = "alerts"
 PROFILE_ROWS = "profile_rows"
 # The customer step's wake-ups are rounded up to this grid (see TimelineRules.wake_step_ms): an alert
 # is written at most this much later than it is final, and a backlog costs a few bundles, not hundreds.
+# While the step's timers move faster than 5 s of event time per second (a backlog, a replay), the
+# grid is a minute (EventTimePace): bundles in a row per customer fall from ~20 to ~4 over 200 s.
 WAKE_STEP_MS = 10_000
+CATCH_UP_WAKE_STEP_MS = 60_000
 
 
 class CustomerOutputs(NamedTuple):
@@ -116,6 +120,9 @@ class _CustomerTimelineFn(beam.DoFn):
         self._rules = rules
         self._counters = _Counters()
 
+    def setup(self):
+        self._pace = EventTimePace(WAKE_STEP_MS, CATCH_UP_WAKE_STEP_MS)
+
     def process(self, element, state=beam.DoFn.StateParam(TIMELINE), wake=beam.DoFn.TimerParam(WAKE)):
         customer_id, entries = element
         timeline = state.read() or Timeline()
@@ -127,7 +134,7 @@ class _CustomerTimelineFn(beam.DoFn):
                 self._counters.duplicates.inc()
                 continue
             latest_row = row or latest_row
-            entry_due = self._rules.due(entry, timeline)
+            entry_due = self._rules.due(entry, timeline, self._pace.step_ms)
             due = entry_due if due is None else min(due, entry_due)
         if due is None:
             return
@@ -146,13 +153,14 @@ class _CustomerTimelineFn(beam.DoFn):
         # (Tried: evaluating up to the greatest timer time fired in the bundle; it lost an alert,
         # as a key's data queued behind its own earlier timer had not arrived yet.)
         now_ms = to_ms(ts)
+        step_ms = self._pace.observe(now_ms, time.monotonic())
         timeline = state.read() or Timeline()
         alerts, joined = self._rules.evaluate(timeline, key, now_ms)
         self._counters.joined.inc(joined)
         for alert in _stamped(alerts):
             self._counters.alerts.inc()
             yield alert
-        timeline.wake_at = self._rules.next_wake(timeline, now_ms)
+        timeline.wake_at = self._rules.next_wake(timeline, now_ms, step_ms)
         if timeline.wake_at is not None:
             wake.set(to_timestamp(timeline.wake_at))
         if timeline.is_empty():

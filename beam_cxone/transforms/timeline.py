@@ -36,6 +36,7 @@ from beam_cxone.transforms.timing import END_OF_TIME_MS
 from beam_cxone.transforms.timing import Finality
 
 __all__ = [
+    "EventTimePace",
     "Timeline",
     "TimelineCoder",
     "TimelineRules",
@@ -119,8 +120,8 @@ class TimelineRules:
     # keep a profile the TTL forgets.
     wake_step_ms: int = 1
 
-    def _wake(self, deadline_ms: int) -> int:
-        step = self.wake_step_ms
+    def _wake(self, deadline_ms: int, step_ms: int | None = None) -> int:
+        step = step_ms or self.wake_step_ms
         return min(-(-deadline_ms // step) * step, END_OF_TIME_MS - 1)
 
     def add(self, timeline: Timeline, customer_id: str, entry: tuple) -> tuple[dict | None, bool]:
@@ -144,11 +145,11 @@ class TimelineRules:
         timeline.pending.append(tuple(entry[1:]))
         return None, False
 
-    def due(self, entry: tuple, timeline: Timeline) -> int:
+    def due(self, entry: tuple, timeline: Timeline, step_ms: int | None = None) -> int:
         """The wake-up this record needs: its finality (interaction) or the idle GC (update)."""
         if entry[0] == UPDATE:
             return timeline.gc_at
-        return self._wake(self.finality.final_at(entry[1]))
+        return self._wake(self.finality.final_at(entry[1]), step_ms)
 
     def evaluate(self, timeline: Timeline, customer_id: str, now_ms: int) -> tuple[list[dict], int]:
         """The watermark reached `now_ms`: evaluates the final interactions in (eventTime, eventId)
@@ -180,14 +181,39 @@ class TimelineRules:
             timeline.history, timeline.steps, timeline.gc_at = [], [], None
         return alerts, len(enriched)
 
-    def next_wake(self, timeline: Timeline, now_ms: int) -> int | None:
+    def next_wake(self, timeline: Timeline, now_ms: int, step_ms: int | None = None) -> int | None:
         """The earliest deadline after `now_ms`: a pending interaction's finality, the steps'
         expiry, or the idle GC (a past GC deadline waits for the pending interactions)."""
         final_at = self.finality.final_at
         deadlines = [final_at(p[0]) for p in timeline.pending]
         if timeline.steps:
             deadlines.append(final_at(timeline.steps[-1][0] + self.spec.within_ms))
-        deadlines = [self._wake(min(deadlines))] if deadlines else []
+        deadlines = [self._wake(min(deadlines), step_ms)] if deadlines else []
         if timeline.gc_at is not None and timeline.gc_at > now_ms:
             deadlines.append(timeline.gc_at)
         return min(deadlines) if deadlines else None
+
+
+class EventTimePace:
+    """How fast one worker's timer firings move through event time, to pick the wake grid: a backlog
+    or a replay moves minutes of event time per second, a live stream about one. Only when a key is
+    evaluated depends on it, never what is evaluated (that is decided by the timer's own time), so a
+    wall-clock measure here changes no result."""
+
+    def __init__(self, live_step_ms: int, catch_up_step_ms: int, catch_up_speed: float = 5.0):
+        self._live, self._catch_up, self._speed = live_step_ms, catch_up_step_ms, catch_up_speed
+        self._mark: tuple[float, int] | None = None
+        self._newest_ms: int | None = None
+        self.step_ms = live_step_ms
+
+    def observe(self, timer_ms: int, wall_s: float) -> int:
+        """Takes a firing's time; returns the grid for the wake-ups it sets."""
+        if self._newest_ms is None or timer_ms > self._newest_ms:
+            self._newest_ms = timer_ms
+        if self._mark is None:
+            self._mark = (wall_s, self._newest_ms)
+        elif wall_s - self._mark[0] >= 1.0:
+            speed = (self._newest_ms - self._mark[1]) / 1000 / (wall_s - self._mark[0])
+            self.step_ms = self._catch_up if speed > self._speed else self._live
+            self._mark = (wall_s, self._newest_ms)
+        return self.step_ms

@@ -10,6 +10,7 @@ import pytest
 
 from beam_cxone.first_seen import FirstSeen
 from beam_cxone.transforms.patterns import PatternSpec
+from beam_cxone.transforms.timeline import EventTimePace
 from beam_cxone.transforms.timeline import Timeline
 from beam_cxone.transforms.timeline import TimelineCoder
 from beam_cxone.transforms.timeline import TimelineRules
@@ -142,3 +143,12 @@ def test_the_idle_deadline_is_exact_on_the_grid():
     rules.add(tl, "k1", upd(1_234, "u1"))
     assert rules.due(upd(1_234, "u1"), tl) == tl.gc_at == 3_601_234
     assert rules.next_wake(tl, 0) == 3_601_234
+
+
+def test_the_wake_grid_widens_only_while_timers_race_through_event_time():
+    pace = EventTimePace(live_step_ms=10_000, catch_up_step_ms=60_000)
+    assert pace.observe(1_000_000, wall_s=0.0) == 10_000
+    assert pace.observe(1_001_000, wall_s=1.0) == 10_000  # 1 s of event time per second: live
+    assert pace.observe(1_100_000, wall_s=2.0) == 60_000  # 99 s per second: a backlog
+    assert pace.observe(1_050_000, wall_s=2.5) == 60_000  # an older key's timer: no new measure yet
+    assert pace.observe(1_101_000, wall_s=3.5) == 10_000  # back to live
