@@ -39,10 +39,9 @@ from beam_cxone.io.files import ReadJsonLines  # noqa: E402
 from beam_cxone.pipelines.jobs import SinkConfig  # noqa: E402
 from beam_cxone.pipelines.jobs import build_backfill  # noqa: E402
 from beam_cxone.runners.profiles import runner_args  # noqa: E402
-from beam_cxone.transforms.customers import JoinProfilesAndDetectPatterns  # noqa: E402
-from beam_cxone.transforms.parse_route import ParseAndRoute  # noqa: E402
-from beam_cxone.transforms.parse_route import _ParseRecordFn  # noqa: E402
-from beam_cxone.transforms.volumes import CountVolumes  # noqa: E402
+from beam_cxone.transforms.batch import ReduceBucketFn  # noqa: E402
+from beam_cxone.transforms.batch import _ParseToBucketsFn  # noqa: E402
+from beam_cxone.transforms.batch import result_rows  # noqa: E402
 
 
 def _options() -> PipelineOptions:
@@ -94,30 +93,28 @@ def backfill(path: str, sink: SinkConfig):
 
 
 def partial(path: str, upto: str):
-    """The backfill graph cut after one composite, for a cost breakdown (outputs discarded)."""
+    """The batch graph (`transforms/batch.py`) cut after one step, for a cost breakdown (outputs
+    discarded): parse in batches; + dedup and partials (GroupByBucket, ReduceBuckets); + rows."""
     cfg = AnalyticsConfig()
+    window_ms = cfg.window_size_s * 1000
 
     def build(p):
         raw = p | "ReadFiles" >> ReadJsonLines(path)
+        parsed = raw | "ParseRecords" >> beam.ParDo(_ParseToBucketsFn(cfg.parse_settings)).with_outputs(
+            "dead_letters", main="buckets")
         if upto == "parse":
-            raw | "ParseRecords" >> beam.ParDo(_ParseRecordFn(cfg.parse_settings))
             return
-        routed = raw | "ParseAndRoute" >> ParseAndRoute(cfg.parse_settings, streaming=False)
+        partials = (parsed.buckets
+                    | "GroupByBucket" >> beam.GroupByKey()
+                    | "ReduceBuckets" >> beam.ParDo(ReduceBucketFn(window_ms)))
         if upto == "parse_dedup":
             return
-        routed.interactions | "CountVolumes" >> CountVolumes(
-            cfg.window_size_s, cfg.allowed_lateness_s, streaming=False
-        )
-        if upto == "parse_dedup_volumes":
-            return
-        routed.interactions | "JoinProfilesAndDetectPatterns" >> JoinProfilesAndDetectPatterns(
-            routed.customer_updates, cfg.pattern_spec, streaming=False
-        )
+        result_rows(partials, window_ms, cfg.pattern_spec)
 
     return build
 
 
-BREAKDOWN = ("parse", "parse_dedup", "parse_dedup_volumes", "parse_dedup_volumes_customers")
+BREAKDOWN = ("parse", "parse_dedup", "parse_dedup_rows")
 
 
 def run(
@@ -128,7 +125,7 @@ def run(
         "benchmark": "backfill",
         "count": count,
         "repeat": repeat,
-        "runner": runner_args([], streaming=False)[-1],
+        "runner": " ".join(runner_args([], streaming=False)),
         "loadavg_before": c.loadavg(),
     }
     with (
