@@ -204,8 +204,12 @@ class Checkpoint:
         _write_atomically(self.done_path(key), [body])
 
     def remove_parsed(self, keys: Iterable[str]) -> None:
+        """Removes these keys' parsed files and any temporary file a killed writer left for them."""
         for key in keys:
-            self.parsed_path(key).unlink(missing_ok=True)
+            path = self.parsed_path(key)
+            path.unlink(missing_ok=True)
+            for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+                leftover.unlink(missing_ok=True)
 
     def clear(self) -> None:
         """Removes every parsed file, leftover temporary file and done marker (`--fresh`); other

@@ -97,6 +97,7 @@ def test_a_killed_file_backfill_resumes_and_gives_the_reference_rows(tmp_path):
     assert _counter(resumed.stderr, "files/records_read") == (FILES - saved) * PER_FILE
     assert_rows_match(read_jsonl_dir(out), raws)
     assert _saved(out) == [], "a finished run deletes its saved parses"
+    assert list((out / "_checkpoint" / "parsed").iterdir()) == [], "and what the killed run left"
     assert len(list((out / "_checkpoint").glob("done/*.json"))) == 1
 
     again = subprocess.run(_command(pattern, out), cwd=REPO, capture_output=True, text=True,

@@ -119,8 +119,10 @@ def test_checkpoint_markers_and_clear(tmp_path):
     (tmp_path / "notes.txt").write_text("not ours")
     assert cp.has_parsed("k1") and cp.parsed_keys() == {"k1", "k2"}
     assert cp.done("r") == {"records": 3}
+    (tmp_path / "parsed" / ".k1.bcx.0123.tmp").write_bytes(b"left by a killed writer of k1")
     cp.remove_parsed(["k1", "k9"])
     assert cp.parsed_keys() == {"k2"}
+    assert sorted(p.name for p in (tmp_path / "parsed").iterdir()) == [".k3.bcx.abc.tmp", "k2.bcx"]
     cp.clear()
     assert cp.parsed_keys() == set() and cp.done("r") is None
     assert list((tmp_path / "parsed").iterdir()) == []
