@@ -27,7 +27,11 @@ PATTERN_OUTCOMES = frozenset({Outcome.FAILURE.value, Outcome.SUCCESS.value, Outc
 
 def profile_at(history: list[CustomerUpdate], event_ms: int) -> tuple[str, str]:
     """(tier, region) of the greatest update not after `event_ms`; `history` sorted by event_order."""
-    times = [u.event_time_ms for u in history]
+    return _profile_at(history, [u.event_time_ms for u in history], event_ms)
+
+
+def _profile_at(history: list[CustomerUpdate], times: list[int], event_ms: int) -> tuple[str, str]:
+    """`profile_at` with the history's event times given (`times[i]` of `history[i]`)."""
     k = bisect.bisect_right(times, event_ms)
     if k == 0:
         return UNKNOWN, UNKNOWN
@@ -56,7 +60,9 @@ def join_customer(customer_id: str, records: list) -> tuple[list[EnrichedInterac
     """Batch: every interaction of one customer joined at once, and the customer's profile row."""
     history = sorted((r for r in records if isinstance(r, CustomerUpdate)), key=event_order)
     interactions = sorted((r for r in records if isinstance(r, Interaction)), key=event_order)
-    enriched = [EnrichedInteraction(i, *profile_at(history, i.event_time_ms)) for i in interactions]
+    times = [u.event_time_ms for u in history]  # once per customer, not once per interaction
+    enriched = [EnrichedInteraction(i, *_profile_at(history, times, i.event_time_ms))
+                for i in interactions]
     return enriched, (profile_row(history[-1]) if history else None)
 
 
