@@ -19,6 +19,7 @@ cross process boundaries as compressed sections of files, and only small partial
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 import apache_beam as beam
@@ -54,6 +55,7 @@ from beam_cxone.transforms.batch import result_rows
 
 __all__ = ["FileBackfillPlan", "ReadParsedAndAnalyse", "list_input_files", "parse_file"]
 
+_LOG = logging.getLogger(__name__)
 READ_SLOT = "read"  # progress board slot: records read (parsed now, or found saved)
 DEAD = "dead_letters"
 
@@ -138,11 +140,16 @@ class _ParseFilesFn(beam.DoFn):
         key = file_key(f, self._settings, DEDUP_BUCKETS)
         path = self._checkpoint.parsed_path(key)
         if path.is_file():
-            self._files_reused.inc()
-            self._progress.add(ParsedFile(path).meta["records"])
-            self._progress.flush()
-            yield key
-            return
+            try:
+                records = ParsedFile(path).meta["records"]
+            except (ValueError, KeyError) as err:  # damaged on disk since: parse the file again
+                _LOG.warning("checkpoint: %s; parsing %s again", err, f.path)
+            else:
+                self._files_reused.inc()
+                self._progress.add(records)
+                self._progress.flush()
+                yield key
+                return
         sections, meta = parse_file(f, self._settings, DEDUP_BUCKETS, self._progress.add)
         write_parsed(path, sections, meta)
         self._files_read.inc()

@@ -261,3 +261,19 @@ def test_progress_board_sums_the_workers_counts(tmp_path):
     gone = BoardCounter(str(tmp_path / "missing"), "read", 0.0)
     gone.add(1)  # a board that is gone counts nothing and raises nothing
     assert BoardCounter(None, "read").add(3) is None
+
+
+def test_parse_step_saves_a_file_once_and_parses_a_damaged_save_again(tmp_path):
+    from beam_cxone.pipelines.file_backfill import _ParseFilesFn
+
+    f = _write_trace(tmp_path, "t.jsonl.gz", [r.value for r in generate(GeneratorConfig(count=50))])
+    fn = _ParseFilesFn(str(tmp_path / "ck"), SETTINGS, None)
+    fn.setup()
+    (key,) = fn.process(f)
+    saved = Checkpoint(tmp_path / "ck").parsed_path(key)
+    assert ParsedFile(saved).meta["records"] == 50
+    stamp = saved.stat().st_mtime_ns
+    assert list(fn.process(f)) == [key] and saved.stat().st_mtime_ns == stamp  # reused, not rewritten
+    saved.write_bytes(saved.read_bytes()[:-3])  # damaged on disk
+    assert list(fn.process(f)) == [key]
+    assert ParsedFile(saved).meta["records"] == 50
