@@ -151,6 +151,10 @@ class _ParseFilesFn(beam.DoFn):
                 yield key
                 return
         sections, meta = parse_file(f, self._settings, DEDUP_BUCKETS, self._progress.add)
+        now = list_input_files(f.path)
+        if now != [f]:  # the parse would be saved under the name of content it did not read
+            raise ValueError(f"input file {f.path} changed during the backfill ({f} -> {now}); "
+                             "run the backfill again")
         write_parsed(path, sections, meta)
         self._files_read.inc()
         self._files_parsed.inc()

@@ -277,3 +277,15 @@ def test_parse_step_saves_a_file_once_and_parses_a_damaged_save_again(tmp_path):
     saved.write_bytes(saved.read_bytes()[:-3])  # damaged on disk
     assert list(fn.process(f)) == [key]
     assert ParsedFile(saved).meta["records"] == 50
+
+
+def test_a_file_changed_while_it_was_parsed_is_not_saved(tmp_path):
+    from beam_cxone.pipelines.file_backfill import _ParseFilesFn
+
+    f = _write_trace(tmp_path, "t.jsonl.gz", [b'{"x": 1}'])
+    stale = dataclasses.replace(f, mtime_ms=f.mtime_ms - 1000)  # as listed before it changed
+    fn = _ParseFilesFn(str(tmp_path / "ck"), SETTINGS, None)
+    fn.setup()
+    with pytest.raises(ValueError, match="changed during the backfill"):
+        list(fn.process(stale))
+    assert Checkpoint(tmp_path / "ck").parsed_keys() == set()
