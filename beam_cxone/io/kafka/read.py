@@ -3,9 +3,9 @@
 One restriction per partition (an offset range), so the runner holds the offsets in its checkpoints and a
 restarted job resumes where it stopped. Each call reads a bounded amount and returns with
 `defer_remainder`, because portable runners never split an unbounded Python SDF themselves. The
-watermark is event time (see `beam_cxone.watermarks`); consumer-group offsets are committed only after
-the runner finalizes a bundle, so lag shows in the usual Kafka tools without ever being the source
-of truth.
+watermark is event time (see `beam_cxone.watermarks`); a call commits the offset it resumes from to the
+consumer group (the runner has checkpointed what came before it), so lag shows in the usual Kafka
+tools without ever being the source of truth: a committed restart replays the retained log.
 
 Broker faults: Prism fails the whole job when a bundle raises (measured with 2.77: no bundle retry),
 so a retriable Kafka error (broker down, leader moving, a request timing out) never leaves `process`:
