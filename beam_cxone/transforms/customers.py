@@ -8,13 +8,13 @@ and an interaction is evaluated once final (watermark past its event time + allo
 timers had to trust the join's timer outputs to hold the watermark, which the DirectRunner does not do
 (measured: an alert was lost there); one step also saves a shuffle and a second buffer per customer.
 
-Batch groups each customer's records and calls the same two functions once.
+Batch does not come here: `transforms/batch.py` (BatchAnalytics) calls the same two functions on each
+customer's whole input.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -31,9 +31,7 @@ from beam_cxone import defaults
 from beam_cxone.records import CustomerUpdate
 from beam_cxone.records import Interaction
 from beam_cxone.transforms.join import PATTERN_OUTCOMES
-from beam_cxone.transforms.join import join_customer
 from beam_cxone.transforms.patterns import PatternSpec
-from beam_cxone.transforms.patterns import detect
 from beam_cxone.transforms.timeline import EventTimePace
 from beam_cxone.transforms.timeline import Timeline
 from beam_cxone.transforms.timeline import TimelineCoder
@@ -169,25 +167,6 @@ class _CustomerTimelineFn(beam.DoFn):
             state.write(timeline)
 
 
-class _CustomerBatchFn(beam.DoFn):
-    """Batch: (customer_id, all records) -> alerts; tag PROFILE_ROWS."""
-
-    def __init__(self, spec: PatternSpec):
-        self._spec = spec
-        self._counters = _Counters()
-
-    def process(self, element):
-        customer_id, records = element
-        enriched, row = join_customer(customer_id, list(records))
-        alerts, _ = detect([], enriched, self._spec, customer_id)
-        self._counters.joined.inc(len(enriched))
-        if row is not None:
-            yield pvalue.TaggedOutput(PROFILE_ROWS, row)
-        for alert in _stamped(alerts):
-            self._counters.alerts.inc()
-            yield alert
-
-
 def _is_pattern_input(interaction: Interaction) -> bool:
     """Only interactions of a known customer with a FAILURE, SUCCESS or CALLBACK outcome matter here."""
     return bool(interaction.customer_id) and interaction.outcome in PATTERN_OUTCOMES
@@ -201,10 +180,6 @@ def _keyed_update_entry(update: CustomerUpdate) -> tuple[str, tuple]:
     return update.customer_id, update_entry(update)
 
 
-def _by_customer(record: Interaction | CustomerUpdate) -> tuple[str, Any]:
-    return record.customer_id, record
-
-
 class JoinProfilesAndDetectPatterns(beam.PTransform):
     """(interactions, customer_updates) -> CustomerOutputs(alerts, profile_rows)."""
 
@@ -212,6 +187,8 @@ class JoinProfilesAndDetectPatterns(beam.PTransform):
                  streaming: bool, allowed_lateness_s: int = defaults.ALLOWED_LATENESS_S,
                  profile_ttl_s: int = defaults.PROFILE_TTL_S):
         super().__init__()
+        if not streaming:
+            raise ValueError("batch runs transforms/batch.py (BatchAnalytics), not this step")
         if profile_ttl_s <= 0:
             raise ValueError(f"profile_ttl_s must be > 0, got {profile_ttl_s}")
         self._updates = customer_updates
@@ -220,28 +197,17 @@ class JoinProfilesAndDetectPatterns(beam.PTransform):
         self._profile_ttl_ms = profile_ttl_s * 1000
 
     def expand(self, interactions):
-        kv = beam.typehints.KV[str, Any]
         pattern_inputs = interactions | "SelectPatternInputs" >> beam.Filter(_is_pattern_input)
-        if self._finality.streaming:
-            entry = beam.typehints.KV[str, beam.typehints.Tuple[str, int, str, str, str]]
-            keyed_interactions = pattern_inputs | "KeyInteractions" >> beam.Map(
-                _keyed_interaction_entry).with_output_types(entry)
-            keyed_updates = self._updates | "KeyUpdates" >> beam.Map(
-                _keyed_update_entry).with_output_types(entry)
-            batches = beam.typehints.KV[str, beam.typehints.List[beam.typehints.Tuple[str, int, str, str, str]]]
-            merged = (keyed_interactions, keyed_updates) | "MergeByCustomer" >> beam.Flatten()
-            rules = TimelineRules(self._spec, self._finality, self._profile_ttl_ms, WAKE_STEP_MS)
-            outputs = (merged
-                       | "BatchPerCustomer" >> beam.ParDo(_BatchPerCustomerFn()).with_output_types(batches)
-                       | "CustomerTimeline" >> beam.ParDo(_CustomerTimelineFn(rules)).with_input_types(
-                           batches).with_outputs(PROFILE_ROWS, main=ALERTS))
-        else:
-            keyed_interactions = pattern_inputs | "KeyInteractions" >> beam.Map(
-                _by_customer).with_output_types(kv)
-            keyed_updates = self._updates | "KeyUpdates" >> beam.Map(_by_customer).with_output_types(kv)
-            merged = (keyed_interactions, keyed_updates) | "MergeByCustomer" >> beam.Flatten()
-            outputs = (merged
-                       | "GroupByCustomer" >> beam.GroupByKey().with_input_types(kv)
-                       | "JoinAndDetect" >> beam.ParDo(_CustomerBatchFn(self._spec)).with_outputs(
-                           PROFILE_ROWS, main=ALERTS))
+        entry = beam.typehints.KV[str, beam.typehints.Tuple[str, int, str, str, str]]
+        keyed_interactions = pattern_inputs | "KeyInteractions" >> beam.Map(
+            _keyed_interaction_entry).with_output_types(entry)
+        keyed_updates = self._updates | "KeyUpdates" >> beam.Map(
+            _keyed_update_entry).with_output_types(entry)
+        batches = beam.typehints.KV[str, beam.typehints.List[beam.typehints.Tuple[str, int, str, str, str]]]
+        merged = (keyed_interactions, keyed_updates) | "MergeByCustomer" >> beam.Flatten()
+        rules = TimelineRules(self._spec, self._finality, self._profile_ttl_ms, WAKE_STEP_MS)
+        outputs = (merged
+                   | "BatchPerCustomer" >> beam.ParDo(_BatchPerCustomerFn()).with_output_types(batches)
+                   | "CustomerTimeline" >> beam.ParDo(_CustomerTimelineFn(rules)).with_input_types(
+                       batches).with_outputs(PROFILE_ROWS, main=ALERTS))
         return CustomerOutputs(outputs[ALERTS], outputs[PROFILE_ROWS])
