@@ -121,6 +121,27 @@ def _fast_path(payload: bytes) -> bool:
             and _LONG_DIGITS not in payload.translate(_ALL_DIGITS_TO_ZERO))
 
 
+def _has_lone_surrogate(value: Any) -> bool:
+    """True when a string of the decoded value (a key too, at any depth) holds half a surrogate
+    pair: a JSON `\\uD800`-`\\uDFFF` escape without its other half. Such text is not Unicode, and no
+    UTF-8 table, id hash or file can hold it (I-JSON, RFC 7493, refuses it): `invalid_json`."""
+    pending = [value]
+    while pending:  # iterative: the decoder nests deeper than a recursion would go
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def decode_object(payload: bytes | None, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict:
     """Strict UTF-8 JSON object, or Rejected (NaN/Infinity are not JSON and are refused too)."""
     if payload is None:
@@ -142,6 +163,8 @@ def decode_object(payload: bytes | None, max_record_bytes: int = DEFAULT_MAX_REC
             obj = _JSON.decode(text)
         except (ValueError, RecursionError):
             raise Rejected("parse", "invalid_json") from None
+        if _has_lone_surrogate(obj):  # orjson refuses them, so only this path can meet one
+            raise Rejected("parse", "invalid_json")
     if not isinstance(obj, dict):
         raise Rejected("parse", "not_an_object")
     return obj

@@ -258,9 +258,28 @@ def _decode(payload: bytes | None, max_bytes: int) -> dict:
         value = json.loads(text, parse_constant=_no_constants)
     except (ValueError, RecursionError):
         raise _Broken(PARSE, "invalid_json") from None
+    if _holds_a_surrogate(value):  # half a pair: not Unicode, no UTF-8 text can hold it
+        raise _Broken(PARSE, "invalid_json")
     if type(value) is not dict:
         raise _Broken(PARSE, "not_an_object")
     return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins a whole pair into one character
+
+
+def _holds_a_surrogate(value: Any) -> bool:
+    """A string anywhere in the decoded JSON (keys too) with a code point U+D800..U+DFFF."""
+    todo = [value]  # a list to walk, not recursion: the decoder nests deeper than Python recurses
+    while todo:
+        v = todo.pop()
+        if isinstance(v, str) and _SURROGATE.search(v):
+            return True
+        if isinstance(v, dict):
+            todo += [*v, *v.values()]
+        elif isinstance(v, list):
+            todo += v
+    return False
 
 
 def _get(obj: dict, *names: str) -> Any:

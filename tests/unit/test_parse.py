@@ -832,12 +832,44 @@ def test_customer_update_event_id_rules_apply():
         pytest.param(b"null", "not_an_object", "null", id="json-null"),
         pytest.param(b"42", "not_an_object", "42", id="number"),
         pytest.param(None, "empty_record", "", id="null-payload"),  # a Kafka tombstone
+        # Half a surrogate pair (a JSON escape, the bytes are ASCII): not Unicode, no UTF-8 column
+        # or id hash can hold it. Anywhere in the object: eventId, a key, a nested unknown field.
+        pytest.param(rb'{"eventId":"\ud800"}', "invalid_json", r'{"eventId":"\ud800"}', id="lone-high"),
+        pytest.param(rb'{"eventId":"a\uDC00b"}', "invalid_json", r'{"eventId":"a\uDC00b"}', id="lone-low"),
+        pytest.param(rb'{"\ud83d":1}', "invalid_json", r'{"\ud83d":1}', id="lone-in-key"),
+        pytest.param(rb'{"x":[{"y":"\udfff"}]}', "invalid_json", r'{"x":[{"y":"\udfff"}]}', id="nested"),
+        pytest.param(rb'{"x":"\ude00\ud83d"}', "invalid_json", r'{"x":"\ude00\ud83d"}', id="pair-reversed"),
     ],
 )
 def test_undecodable_payloads(payload, reason, stored):
     assert parse(payload) == DeadLetter(
         stage="parse", reason=reason, payload=stored, source=SOURCE, recorded_at_ms=RECORDED_AT
     )
+
+
+def test_lone_surrogate_event_id_of_a_whole_record_is_a_dead_letter():
+    # A valid interaction but for its eventId, half a surrogate pair: alert_id and the tables could
+    # not encode it, so the record stops at the parse (where streaming and batch both see it).
+    payload = (b'{"eventId":"\\ud800","eventTime":"2026-11-28T10:00:00Z","contactId":"c1",'
+               b'"customerId":"cust-1","channel":"voice","eventType":"CALLBACK_REQUESTED"}')
+    assert parse(payload) == DeadLetter(
+        stage="parse", reason="invalid_json", payload=payload.decode("ascii"), source=SOURCE,
+        recorded_at_ms=RECORDED_AT)
+
+
+@pytest.mark.parametrize(
+    ("event_id", "expected"),
+    [
+        pytest.param(r"\ud83d\ude00", "\U0001F600", id="escaped-pair"),  # a whole pair is one character
+        pytest.param("\U0001F600", "\U0001F600", id="raw-utf8"),
+        pytest.param(r"\u00e9t\u00e9", "\u00e9t\u00e9", id="bmp-escapes"),
+    ],
+)
+def test_surrogate_pairs_and_escapes_are_accepted(event_id, expected):
+    text = '{"eventId":"%s","eventTime":1,"contactId":"c1","channel":"voice","eventType":"CONTACT_STARTED"}'
+    out = parse((text % event_id).encode("utf-8"))
+    assert isinstance(out, Interaction), out
+    assert out.event_id == expected
 
 
 def test_dead_letter_carries_source_recorded_at_and_raw_text():
@@ -1011,7 +1043,8 @@ DECODER_CASES = [
 
 
 def _reference_decode(payload: bytes):
-    """The standard library's verdict: the object, or the dead-letter reason."""
+    """The standard library's verdict (and docs/RECORDS.md on lone surrogates): the object, or the
+    dead-letter reason."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -1019,6 +1052,10 @@ def _reference_decode(payload: bytes):
     try:
         obj = json.loads(text, parse_constant=lambda name: float("nan") / 0)
     except (ValueError, RecursionError, ZeroDivisionError):
+        return "invalid_json"
+    try:  # the contract's one addition: half a surrogate pair is no Unicode text
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
         return "invalid_json"
     return obj if isinstance(obj, dict) else "not_an_object"
 

@@ -235,6 +235,10 @@ def test_parse_stage_reasons():
     assert reason(b"\xc3\x28") == "invalid_utf8"
     assert reason(b'{"a": NaN}') == "invalid_json"
     assert reason(b"[1]") == "not_an_object"
+    assert reason(rb'{"eventId": "\ud800"}') == "invalid_json"  # half a surrogate pair
+    assert reason(rb'{"k": [{"\udc00": 1}]}') == "invalid_json"  # anywhere, a key too
+    assert ref.read_record(line({**BASE, "eventId": "\U0001F600"}).replace(
+        "\U0001F600".encode(), rb"\ud83d\ude00")).event_id == "\U0001F600"  # a whole pair
     settings = ref.ParseSettings(max_record_bytes=10)
     assert ref.classify(ref.Raw(b"{" + b" " * 10 + b"}", "s:1", 0), settings).reason == "too_large"
 
