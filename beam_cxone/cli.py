@@ -21,6 +21,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_cxone import options as opts
 from beam_cxone.console import held_logs
+from beam_cxone.io.kafka.config import Drain
 from beam_cxone.io.cassandra_schema import create_schema
 from beam_cxone.metrics_report import format_metrics
 from beam_cxone.monitoring import JobMonitor
@@ -116,11 +117,9 @@ def run_streaming(argv: list[str]) -> int:
     if failed:  # a wrong password, CA or protocol: one line, before anything is submitted
         return _fail(failed)
     if job.run_seconds > 0 and not bounded:
-        # The read drains at this wall time, which the job graph carries: taken after the checks
-        # (CXone's retries can take a minute), as late as building the graph allows. The runner's
-        # start-up (Prism, the SDK worker: a few seconds) still counts; to leave it out, the read
-        # would have to count from its own first call (beam_cxone/io/kafka/read.py).
-        kafka = dataclasses.replace(kafka, drain_at_wall_ms=int((time.time() + job.run_seconds) * 1000))
+        # The read drains this long after its own first call: neither the checks (CXone's retries
+        # can take a minute) nor the runner's start-up count.
+        kafka = dataclasses.replace(kafka, drain=Drain(after_ms=int(job.run_seconds * 1000)))
     _LOG.info("%s %s from %s to %s (%s)", "reading" if bounded else "streaming", kafka.topic,
               kafka.bootstrap_servers, sink.kind, options.get_all_options()["runner"])
     p = beam.Pipeline(options=options)
@@ -134,7 +133,9 @@ def run_streaming(argv: list[str]) -> int:
     monitor = None
     if not bounded:  # status line, stall warning, metrics endpoint: the port is bound before submitting
         try:
-            monitor = JobMonitor.for_job(watch, kafka, kafka.drain_at_wall_ms).start()
+            # The monitor's "(draining)": the read's drain comes at the earliest this long from now.
+            drain_from = int((time.time() + job.run_seconds) * 1000) if kafka.drain else None
+            monitor = JobMonitor.for_job(watch, kafka, drain_from).start()
         except MonitorError as err:
             return _fail(str(err))
     try:

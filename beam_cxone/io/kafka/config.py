@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
+import uuid
 from typing import Any
 
 from kafka.errors import KafkaError
@@ -18,6 +20,27 @@ START_POSITIONS = ("earliest", "latest", "committed", "timestamp")
 class KafkaPartition:
     topic: str
     partition: int
+
+
+# Per worker process, the wall time (epoch ms) of each drained job's first read call, by Drain.run.
+_FIRST_READ_MS: dict[str, int] = {}
+_FIRST_READ_LOCK = threading.Lock()
+
+
+@dataclasses.dataclass(frozen=True)
+class Drain:
+    """The read ends `after_ms` of wall time after its first call in a worker process: the runner's
+    start-up (Prism, the SDK worker) does not count. `run` names the job, so that two jobs in one
+    process count apart. A worker process that starts later (a restart) counts from its own first
+    call."""
+
+    after_ms: int
+    run: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+
+    def due(self, now_ms: int) -> bool:
+        with _FIRST_READ_LOCK:
+            first = _FIRST_READ_MS.setdefault(self.run, now_ms)
+        return now_ms - first >= self.after_ms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,9 +62,9 @@ class KafkaReadConfig:
     max_seconds_per_call: float = 1.0
     poll_timeout_ms: int = 200
     max_record_bytes: int = 1024 * 1024
-    # Streaming only: at this wall time (epoch ms) every partition's read ends, so the watermark goes to
-    # the end of time and every window and timer fires before the job finishes (a drain, not a cancel).
-    drain_at_wall_ms: int | None = None
+    # Streaming only: when every partition's read ends, so the watermark goes to the end of time and
+    # every window and timer fires before the job finishes (a drain, not a cancel).
+    drain: Drain | None = None
     consumer_config: tuple[tuple[str, Any], ...] = ()  # non-secret pass-through consumer settings
     # start=committed: rewind by this much Kafka record time; -1 replays everything retained (exact).
     resume_replay_ms: int = -1

@@ -110,8 +110,8 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
             self._throttle.done(partition)
 
     def _draining(self) -> bool:
-        drain_at = self._cfg.drain_at_wall_ms
-        return drain_at is not None and wall_ms() >= drain_at
+        drain = self._cfg.drain
+        return drain is not None and drain.due(wall_ms())
 
     def _commit_resumed(self, tp: TopicPartition, resume_offset: int) -> None:
         """Commits the offset this call resumes from to the consumer group.
