@@ -1,5 +1,10 @@
 """Runs `build_analytics` on a TestStream (streaming) or a Create (batch) and reads back the rows.
 
+Rows leave the pipeline as files (tests/support/versions.py), so a test body runs on any runner
+whose workers share this machine's file system. The streaming runner is BundleBasedDirectRunner
+unless BEAM_CXONE_TEST_RUNNER says otherwise: `fnapi` (the FnApiRunner) or `prism` (Prism, the
+binary stack/prism.sh builds); e.g. `BEAM_CXONE_TEST_RUNNER=prism pytest tests/pipeline`.
+
 Tests describe what arrives as a *script*: records (dicts built by the helpers below, or raw bytes)
 and watermark steps, in arrival order. Every record gets its arrival number as its source order, so
 the batch path's "first in source order" and the stream's "first seen" name the same copy.
@@ -15,6 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import tempfile
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,20 +36,44 @@ from beam_cxone.parse import ParseSettings
 from beam_cxone.parse import record_identity
 from beam_cxone.pipelines.analytics import build_analytics
 from beam_cxone.records import RawRecord
+from beam_cxone.runners.profiles import prism_binary
 from beam_cxone.tables import TABLES
 from tests.reference import day
 from tests.reference import iso
 from tests.reference import reference
-from tests.support.capture import Capture
+from tests.support.versions import WriteVersions
+from tests.support.versions import read_versions
 
 # 2026-11-30T00:53:20.000Z: a multiple of 10 s, so `at(s)` lies in window [floor(s/10)*10, +10).
 T0 = 1_796_000_000_000
 # Dead letters are recorded at the source's time (the Kafka record timestamp): one fixed instant.
 SOURCE_TIME_MS = T0 + 3_600_000
 
-STREAMING = ["--runner=BundleBasedDirectRunner", "--streaming"]
 FN_API = ["--runner=apache_beam.runners.portability.fn_api_runner.FnApiRunner"]
 BUNDLE_BATCH = ["--runner=BundleBasedDirectRunner"]
+TEST_RUNNER = os.environ.get("BEAM_CXONE_TEST_RUNNER", "direct")
+
+
+def prism_options() -> list[str]:
+    """Prism, as the integration tests and `run` launch it (LOOPBACK workers: this process)."""
+    return ["--runner=PrismRunner", f"--prism_location={prism_binary()}"]
+
+
+def _streaming_options(runner: str) -> list[str]:
+    if runner == "direct":
+        return ["--runner=BundleBasedDirectRunner", "--streaming"]
+    if runner == "fnapi":
+        return [*FN_API, "--streaming"]
+    if runner == "prism":
+        return [*prism_options(), "--streaming"]
+    raise ValueError(f"BEAM_CXONE_TEST_RUNNER must be direct, fnapi or prism, got {runner!r}")
+
+
+STREAMING = _streaming_options(TEST_RUNNER)
+# The batch tests' runners: both in-process ones, and Prism when the tests are asked to run there.
+BATCH_RUNNERS = {"fnapi": FN_API, "bundle": BUNDLE_BATCH}
+if TEST_RUNNER == "prism":
+    BATCH_RUNNERS["prism"] = prism_options()
 
 # Columns stamped from the wall clock (or a hash of the rest), left out of row comparisons.
 STAMPS = {
@@ -231,7 +262,7 @@ def drain_point(script: list[Step], cfg: AnalyticsConfig) -> int:
 
 @dataclasses.dataclass
 class Run:
-    """Every row version each table received, in the order the capture saw them."""
+    """Every row version each table received, in the order the sink saw them."""
 
     versions: dict[str, list[dict]]
 
@@ -300,12 +331,12 @@ def sorted_rows(rows: Iterable[dict]) -> list[dict]:
 
 def run_graph(options: list[str], source, cfg: AnalyticsConfig, streaming: bool) -> Run:
     """`source` (a PTransform from the pipeline's root to RawRecords) through build_analytics."""
-    cap = Capture()
-    with beam.Pipeline(options=PipelineOptions(options)) as p:
-        results = build_analytics(p | "Source" >> source, cfg, streaming=streaming)
-        for table, pcoll in results.by_table().items():
-            pcoll | f"Capture_{table.name}" >> cap.sink(table.name)
-    return Run({name: cap.rows(name) for name in TABLES})
+    with tempfile.TemporaryDirectory(prefix="beam-cxone-rows-") as out:
+        with beam.Pipeline(options=PipelineOptions(options)) as p:
+            results = build_analytics(p | "Source" >> source, cfg, streaming=streaming)
+            for table, pcoll in results.by_table().items():
+                pcoll | f"Versions_{table.name}" >> WriteVersions(out, table.name)
+        return Run({name: read_versions(out, name) for name in TABLES})
 
 
 def run_stream(

@@ -15,6 +15,7 @@ import pytest
 
 from beam_cxone.config import AnalyticsConfig
 from beam_cxone.io.files import ReadJsonLines
+from tests.pipeline.harness import BATCH_RUNNERS
 from tests.pipeline.harness import BUNDLE_BATCH
 from tests.pipeline.harness import FN_API
 from tests.pipeline.harness import Run
@@ -35,7 +36,7 @@ from tests.reference import reference
 EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "worked_example")
 TRACE_SMALL = os.path.normpath(os.path.join(EXAMPLE, "trace_small.jsonl"))
 EXPECTED_SMALL = os.path.normpath(os.path.join(EXAMPLE, "expected_small"))
-RUNNERS = pytest.mark.parametrize("options", [FN_API, BUNDLE_BATCH], ids=["fnapi", "bundle"])
+RUNNERS = pytest.mark.parametrize("options", list(BATCH_RUNNERS.values()), ids=list(BATCH_RUNNERS))
 
 
 def dead_triples(run: Run) -> list[tuple[int, str, str]]:
