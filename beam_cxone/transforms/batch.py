@@ -16,11 +16,12 @@ RawRecord ─ParseRecords─► (dedup bucket, [(source order, record), ...]) pe
 Why it is exact:
 - Dedup: a record's bucket is a stable hash (CRC-32) of its eventId, so every copy of an eventId is in
   one bucket, where the one with the smallest source order (file and line, or partition and offset)
-  wins, as `transforms/dedup.py` decides it.
+  wins (`transforms/dedup.py`, `first_copies`).
 - Volumes: after dedup an eventId lives in exactly one bucket, so a window's distinct events are the
   sum of the buckets' counts; its distinct contacts are the union of the buckets' contact sets.
 - Customers: every record of one customer reaches one result bucket (a stable hash of its id), whose
-  step calls `join_customer` and `detect` on the customer's whole input, as `_CustomerBatchFn` did.
+  step calls `join_customer` and `detect` on the customer's whole input, as the streaming step does
+  for each final interaction.
 
 Records travel as plain tuples (`compact`): a slotted dataclass pickles ~4x slower.
 """
@@ -48,6 +49,7 @@ from beam_cxone.parse import parse_record
 from beam_cxone.records import CustomerUpdate
 from beam_cxone.records import DeadLetter
 from beam_cxone.records import Interaction
+from beam_cxone.transforms.dedup import first_copies
 from beam_cxone.transforms.join import PATTERN_OUTCOMES
 from beam_cxone.transforms.join import join_customer
 from beam_cxone.transforms.patterns import PatternSpec
@@ -113,20 +115,6 @@ def expand(fields: tuple) -> Interaction | CustomerUpdate:
     if len(fields) == _INTERACTION_FIELDS:
         return Interaction(*fields)
     return CustomerUpdate(*fields)
-
-
-def first_copies(entries: Iterable[tuple[Any, tuple]]) -> tuple[dict[str, tuple[Any, tuple]], int]:
-    """eventId -> (source order, record) of its copy first in source order; and how many entries
-    there were. Entries are (source order, compact record)."""
-    first: dict[str, tuple[Any, tuple]] = {}
-    seen = 0
-    for entry in entries:
-        seen += 1
-        event_id = entry[1][0]
-        kept = first.get(event_id)
-        if kept is None or entry[0] < kept[0]:
-            first[event_id] = entry
-    return first, seen
 
 
 def bucket_partials(records: Iterable[tuple], window_ms: int,

@@ -1,45 +1,28 @@
-"""DedupByEventId (batch): the first copy of an event in source order counts; later copies change no result.
+"""The batch dedup rule: of the copies of one eventId, the first in source order counts.
 
 Batch has no arrival order worth trusting after a shuffle, so it keeps the copy that came first in its
 source (file and line, or partition and offset): the same "first seen" a stream in that order gives.
-Streaming needs no step of its own (see `parse_route`).
+`transforms/batch.py` applies it per dedup bucket. Streaming needs no step of its own (see
+`parse_route`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-import apache_beam as beam
-from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import TimestampedValue
-
-from beam_cxone.transforms.timing import to_timestamp
-
-__all__ = ["DedupByEventId"]
+__all__ = ["first_copies"]
 
 
-def _first_in_source(copies) -> Any:
-    """The copy with the smallest source order."""
-    return min(copies, key=lambda copy: copy[0])
-
-
-class _CountBatchDuplicates(beam.DoFn):
-    def __init__(self):
-        self._duplicates = Metrics.counter("dedup", "duplicates_dropped")
-
-    def process(self, element):
-        event_id, copies = element
-        copies = list(copies)
-        self._duplicates.inc(len(copies) - 1)
-        _, record = _first_in_source(copies)
-        yield TimestampedValue(record, to_timestamp(record.event_time_ms))
-
-
-class DedupByEventId(beam.PTransform):
-    """(eventId, (source order, record)) -> record, one per eventId, at its event time."""
-
-    def expand(self, keyed):
-        kv = beam.typehints.KV[str, Any]  # a deterministic key coder
-        return (keyed
-                | "GroupCopies" >> beam.GroupByKey().with_input_types(kv)
-                | "FirstInSource" >> beam.ParDo(_CountBatchDuplicates()))
+def first_copies(entries: Iterable[tuple[Any, tuple]]) -> tuple[dict[str, tuple[Any, tuple]], int]:
+    """eventId -> (source order, record) of its copy first in source order; and how many entries
+    there were. Entries are (source order, compact record), the record's eventId first."""
+    first: dict[str, tuple[Any, tuple]] = {}
+    seen = 0
+    for entry in entries:
+        seen += 1
+        event_id = entry[1][0]
+        kept = first.get(event_id)
+        if kept is None or entry[0] < kept[0]:
+            first[event_id] = entry
+    return first, seen

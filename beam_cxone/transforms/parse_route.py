@@ -1,9 +1,11 @@
 """ParseAndRoute: raw records to interactions, customer updates and dead letters.
 
+Streaming only: batch runs `transforms/batch.py` (BatchAnalytics), which dedups by source order.
+
 Each record goes to exactly one output. Duplicates by `eventId` (a producer retry re-sends the same
-record) must change no result. Batch drops them here, keeping the first copy in source order, before the
-split by kind. Streaming has no step of its own for them: a per-eventId state cell and timer cost a
-round trip per record on a runner without a state cache (measured: 38 % of the job's CPU on Prism).
+record) must change no result. There is no step of its own for them: a per-eventId state cell and
+timer cost a round trip per record on a runner without a state cache (measured: 38 % of the job's
+CPU on Prism).
 Instead the read, which decodes every record for its event time anyway and sees each partition in
 offset order, flags a copy of an event id it saw before in the partition (`beam_cxone.first_seen`), and
 the router drops flagged copies. Copies in two partitions (two Kafka keys) get past the read; the
@@ -29,7 +31,6 @@ from beam_cxone.records import CustomerUpdate
 from beam_cxone.records import DeadLetter
 from beam_cxone.records import Interaction
 from beam_cxone.records import RawRecord
-from beam_cxone.transforms.dedup import DedupByEventId
 from beam_cxone.transforms.timing import to_timestamp
 
 __all__ = ["ParseAndRoute", "Route", "Routed"]
@@ -51,13 +52,10 @@ class Routed(NamedTuple):
 
 
 class _ParseRecordFn(beam.DoFn):
-    """Main output: the record, stamped at its event time. Tag DEAD_LETTERS: DeadLetter.
+    """Main output: the record, stamped at its event time. Tag DEAD_LETTERS: DeadLetter."""
 
-    `keyed` (batch) outputs (eventId, (source order, record)) for the dedup instead."""
-
-    def __init__(self, settings: ParseSettings, keyed: bool):
+    def __init__(self, settings: ParseSettings):
         self._settings = settings
-        self._keyed = keyed
         self._parsed = Metrics.counter("parse", "records_parsed")
         self._dead = Metrics.counter("parse", "dead_letters")
         self._late = Metrics.counter("parse", "late_records")
@@ -74,7 +72,7 @@ class _ParseRecordFn(beam.DoFn):
         counter.inc()
 
     def process(self, raw: RawRecord):
-        if raw.duplicate and not self._keyed and not raw.late:
+        if raw.duplicate and not raw.late:
             self._duplicates.inc()
             return
         record = parse_record(raw, self._settings)
@@ -83,9 +81,8 @@ class _ParseRecordFn(beam.DoFn):
             yield pvalue.TaggedOutput(Route.DEAD_LETTERS.value, record)
             return
         self._parsed.inc()
-        value = (record.event_id, (raw.order, record)) if self._keyed else record
         # Exact (integer micros): a float of seconds (ms / 1000) can land 1 µs early.
-        yield TimestampedValue(value, to_timestamp(record.event_time_ms))
+        yield TimestampedValue(record, to_timestamp(record.event_time_ms))
 
 
 class _SplitByKindFn(beam.DoFn):
@@ -101,25 +98,20 @@ class _SplitByKindFn(beam.DoFn):
 class ParseAndRoute(beam.PTransform):
     """RawRecord -> Routed(interactions, customer_updates, dead_letters).
 
-    Valid records are stamped with their event time. Batch drops duplicates here (first in source
-    order); streaming leaves them to the keyed consumers (see the module docstring).
+    Valid records are stamped with their event time. Duplicates are left to the keyed consumers
+    (see the module docstring). Streaming only (`streaming=False` is refused).
     """
 
     def __init__(self, settings: ParseSettings = ParseSettings(), *, streaming: bool):
         super().__init__()
+        if not streaming:
+            raise ValueError("batch runs transforms/batch.py (BatchAnalytics), not this step")
         self._settings = settings
-        self._streaming = streaming
 
     def expand(self, raw):
-        keyed = not self._streaming
-        parse = beam.ParDo(_ParseRecordFn(self._settings, keyed))
-        if keyed:
-            parse = parse.with_output_types(beam.typehints.KV[str, Any])
+        parse = beam.ParDo(_ParseRecordFn(self._settings))
         parsed = raw | "ParseRecords" >> parse.with_outputs(Route.DEAD_LETTERS.value, main=Route.VALID.value)
-        unique = parsed[Route.VALID.value]
-        if keyed:
-            unique = unique | "DedupByEventId" >> DedupByEventId()
-        split = unique | "SplitByKind" >> beam.ParDo(_SplitByKindFn()).with_outputs(
+        split = parsed[Route.VALID.value] | "SplitByKind" >> beam.ParDo(_SplitByKindFn()).with_outputs(
             Route.CUSTOMER_UPDATES.value, main=Route.INTERACTIONS.value)
         return Routed(
             interactions=split[Route.INTERACTIONS.value],

@@ -1,8 +1,9 @@
 """CountVolumes: per channel and fixed event-time window, distinct contacts and distinct events.
 
-Windows are epoch-aligned `[start, start + size)`. In streaming, the on-time pane fires when the watermark
-passes the window's end, and every record within the allowed lateness fires an updated, accumulating pane:
-the row is upserted in place. Records later than that never get here (the read made them dead letters).
+Streaming only: batch counts the same windows in `transforms/batch.py` (BatchAnalytics), with
+`volume_row` for the rows. Windows are epoch-aligned `[start, start + size)`. The on-time pane fires
+when the watermark passes the window's end, and every record within the allowed lateness fires an
+updated, accumulating pane: the row is upserted in place. Records later than that never get here (the read made them dead letters).
 """
 
 from __future__ import annotations
@@ -70,18 +71,17 @@ class CountVolumes(beam.PTransform):
     def __init__(self, window_size_s: int = defaults.WINDOW_SIZE_S,
                  allowed_lateness_s: int = defaults.ALLOWED_LATENESS_S, *, streaming: bool = True):
         super().__init__()
+        if not streaming:
+            raise ValueError("batch runs transforms/batch.py (BatchAnalytics), not this step")
         if window_size_s <= 0:
             raise ValueError(f"window_size_s must be > 0, got {window_size_s}")
         if allowed_lateness_s < 0:
             raise ValueError(f"allowed_lateness_s must be >= 0, got {allowed_lateness_s}")
         self._size = window_size_s
         self._lateness = allowed_lateness_s
-        self._streaming = streaming
 
     def _windowing(self) -> beam.WindowInto:
-        """Streaming: on-time pane, then an accumulating pane per late record. Batch: one pane."""
-        if not self._streaming:
-            return beam.WindowInto(window.FixedWindows(self._size))
+        """The on-time pane, then an accumulating pane per late record."""
         return beam.WindowInto(
             window.FixedWindows(self._size),
             trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),

@@ -18,7 +18,7 @@ from beam_cxone.records import CustomerUpdate
 from beam_cxone.records import DeadLetter
 from beam_cxone.records import Interaction
 from beam_cxone.records import RawRecord
-from beam_cxone.transforms.dedup import _CountBatchDuplicates
+from beam_cxone.transforms.dedup import first_copies
 from beam_cxone.transforms.parse_route import _ParseRecordFn
 from beam_cxone.transforms.parse_route import _SplitByKindFn
 from beam_cxone.transforms.volumes import DistinctCountsFn
@@ -68,23 +68,20 @@ EXPECTED_INTERACTION = Interaction(
 # ---------------------------------------------------------------------------------------------
 
 
-def test_parse_fn_valid_interaction_is_keyed_and_stamped():
-    # Batch main output: (eventId, (source order, record)) at the record's event time.
-    (out,) = run(_ParseRecordFn(ParseSettings(), keyed=True), raw(INTERACTION))
+def test_parse_fn_valid_interaction_is_stamped():
+    # Main output: the record at its event time.
+    (out,) = run(_ParseRecordFn(ParseSettings()), raw(INTERACTION))
     assert isinstance(out, TimestampedValue)
-    assert out.value == ("e1", (ORDER, EXPECTED_INTERACTION))
+    assert out.value == EXPECTED_INTERACTION
     assert out.timestamp == Timestamp(micros=T0 * 1000)
 
 
 def test_parse_fn_customer_update_goes_to_main_output():
-    # Updates share the main output (dedup is across both kinds), stamped at their event time.
+    # Updates share the main output (SplitByKind splits them), stamped at their event time.
     update = {"recordType": "customer_update", "eventId": 9, "customerId": "cust-1",
               "updatedAt": "2026-11-28T10:00:01Z", "tier": "gold"}  # fmt: skip
-    (out,) = run(_ParseRecordFn(ParseSettings(), keyed=True), raw(update))
-    assert out.value == (
-        "9",
-        (ORDER, CustomerUpdate("9", T0 + 1_000, "cust-1", "gold", "UNKNOWN")),
-    )
+    (out,) = run(_ParseRecordFn(ParseSettings()), raw(update))
+    assert out.value == CustomerUpdate("9", T0 + 1_000, "cust-1", "gold", "UNKNOWN")
     assert out.timestamp == Timestamp(micros=(T0 + 1_000) * 1000)
 
 
@@ -99,7 +96,7 @@ def test_parse_fn_customer_update_goes_to_main_output():
 )  # fmt: skip
 def test_parse_fn_dead_letters_are_tagged(element, stage, reason):
     # Tag 'dead_letters': the DeadLetter itself, nothing on the main output.
-    (out,) = run(_ParseRecordFn(ParseSettings(), keyed=False), element)
+    (out,) = run(_ParseRecordFn(ParseSettings()), element)
     assert isinstance(out, TaggedOutput)
     assert out.tag == "dead_letters"
     assert out.value == DeadLetter(
@@ -113,26 +110,19 @@ def test_parse_fn_dead_letters_are_tagged(element, stage, reason):
 
 def test_parse_fn_uses_its_settings():
     # The configured max_record_bytes applies inside the DoFn.
-    (out,) = run(_ParseRecordFn(ParseSettings(max_record_bytes=16), keyed=False), raw(INTERACTION))
+    (out,) = run(_ParseRecordFn(ParseSettings(max_record_bytes=16)), raw(INTERACTION))
     assert out.tag == "dead_letters" and out.value.reason == "too_large"
 
 
-@pytest.mark.parametrize("fn_name", ["parse", "dedup"])
-def test_event_time_stamp_is_exact_millisecond(fn_name):
+def test_event_time_stamp_is_exact_millisecond():
     # eventTime 1 001 ms must be stamped at exactly 1 001 000 micros.
     record = {**INTERACTION, "eventTime": 1_001}
-    if fn_name == "parse":
-        (out,) = run(_ParseRecordFn(ParseSettings(), keyed=True), raw(record))
-    else:
-        interaction = Interaction(
-            "e1", 1_001, "7", "7", "cust-1", "voice", "CONTACT_FAILED", "FAILURE"
-        )
-        (out,) = run(_CountBatchDuplicates(), ("e1", [(ORDER, interaction)]))
+    (out,) = run(_ParseRecordFn(ParseSettings()), raw(record))
     assert out.timestamp == Timestamp(micros=1_001_000)
 
 
 def test_streaming_parse_outputs_the_record_and_drops_a_flagged_copy():
-    fn = _ParseRecordFn(ParseSettings(), keyed=False)
+    fn = _ParseRecordFn(ParseSettings())
     (out,) = run(fn, raw(INTERACTION))
     assert out.value == EXPECTED_INTERACTION
     assert run(fn, dataclasses.replace(raw(INTERACTION), duplicate=True)) == []
@@ -155,12 +145,12 @@ def test_split_by_kind():
 
 
 # ---------------------------------------------------------------------------------------------
-# _CountBatchDuplicates
+# first_copies (the batch dedup rule)
 # ---------------------------------------------------------------------------------------------
 
 
-def _copy(source: str, line: int, tier: str) -> tuple[tuple[str, int], CustomerUpdate]:
-    return (source, line), CustomerUpdate("e1", T0, "cust-1", tier, "EU")
+def _copy(source: str, line: int, tier: str) -> tuple[tuple[str, int], tuple]:
+    return (source, line), ("e1", T0, "cust-1", tier, "EU")  # a compact customer update
 
 
 @pytest.mark.parametrize(
@@ -175,10 +165,9 @@ def _copy(source: str, line: int, tier: str) -> tuple[tuple[str, int], CustomerU
     ],
 )  # fmt: skip
 def test_batch_dedup_picks_smallest_source_order(copies, tier):
-    (out,) = run(_CountBatchDuplicates(), ("e1", iter(copies)))  # copies may be any iterable
-    assert isinstance(out, TimestampedValue)
-    assert out.value == CustomerUpdate("e1", T0, "cust-1", tier, "EU")
-    assert out.timestamp == Timestamp(micros=T0 * 1000)
+    first, seen = first_copies(iter(copies))  # copies may be any iterable
+    assert list(first) == ["e1"] and seen == len(copies)
+    assert first["e1"][1] == ("e1", T0, "cust-1", tier, "EU")
 
 
 # ---------------------------------------------------------------------------------------------
