@@ -7,6 +7,10 @@ are read from the environment (or a secrets file) by the module that needs them.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING
+from typing import Any
+
 from apache_beam.options.pipeline_options import KafkaStreamsRunnerOptions
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -19,10 +23,14 @@ from beam_cxone.parse import DEFAULT_FAILURE_REASONS
 from beam_cxone.parse import DEFAULT_MAX_RECORD_BYTES
 from beam_cxone.time_args import parse_time_ms
 
+if TYPE_CHECKING:  # the job graphs' module: imported only when a job is configured
+    from beam_cxone.pipelines.jobs import SinkConfig
+
 __all__ = [
     "AnalyticsOptions",
     "CassandraOptions",
     "JobOptions",
+    "JobSettings",
     "KafkaOptions",
     "MonitoringOptions",
     "OptionsError",
@@ -30,7 +38,7 @@ __all__ = [
     "cassandra_config",
     "dead_letter_topic_config",
     "kafka_config",
-    "job_configs",
+    "job_settings",
     "parse_time_ms",
 ]
 
@@ -126,9 +134,9 @@ class JobOptions(PipelineOptions):
     def _add_argparse_args(cls, parser):
         g = parser.add_argument_group("job")
         g.add_argument("--run_seconds", type=float, default=0.0,
-                       help="Drain a streaming job this many seconds after it is built (the runner's "
-                            "start-up counts): the read ends, every window and timer fires, the job "
-                            "finishes (demos, tests, replays). 0 = run until stopped.")
+                       help="Drain a streaming job this many seconds after its read starts (the "
+                            "runner's start-up does not count): the read ends, every window and timer "
+                            "fires, the job finishes (demos, tests, replays). 0 = run until stopped.")
         g.add_argument("--sink", default="cassandra", choices=["cassandra", "jsonl"],
                        help="Where results go. jsonl (bounded runs only) writes --output_dir.")
         g.add_argument("--output_dir", default=None, help="Directory of the JSON Lines export.")
@@ -229,21 +237,41 @@ def cassandra_config(options: PipelineOptions) -> CassandraConfig:
         raise OptionsError(f"cassandra: {err}") from None
 
 
-def job_configs(options: PipelineOptions, *, kafka: bool = True,
-                cassandra: bool = True) -> tuple[KafkaReadConfig | None, AnalyticsConfig,
-                                                 CassandraConfig | None]:
-    """(kafka, analytics, cassandra) configs, every invalid option reported in one OptionsError."""
+@dataclasses.dataclass(frozen=True)
+class JobSettings:
+    """What one job reads, computes and writes: the typed form of its command line."""
+
+    analytics: AnalyticsConfig
+    sink: SinkConfig
+    kafka: KafkaReadConfig | None  # None: a backfill over files
+    dead_letter_topic: DeadLetterTopicConfig | None
+
+
+def job_settings(options: PipelineOptions, *, kafka: bool = True,
+                 bounded: bool | None = None) -> JobSettings:
+    """The job's configs (the Kafka read unless `kafka` is False: files), every invalid option
+    reported in one OptionsError, one problem per line."""
+    from beam_cxone.pipelines.jobs import SinkConfig
+
+    job = options.view_as(JobOptions)
     errors: list[str] = []
-    built = []
-    for wanted, build in ((kafka, kafka_config), (True, analytics_config), (cassandra, cassandra_config)):
-        if not wanted:
-            built.append(None)
-            continue
-        try:
-            built.append(build(options))
-        except OptionsError as err:
+    built: dict[str, Any] = {}
+    steps = (("kafka", kafka, lambda: kafka_config(options, bounded=bounded)),
+             ("analytics", True, lambda: analytics_config(options)),
+             ("cassandra", job.sink == "cassandra", lambda: cassandra_config(options)))
+    for name, wanted, build in steps:
+        built[name] = None
+        if wanted:
+            try:
+                built[name] = build()
+            except OptionsError as err:
+                errors.append(str(err))
+    try:
+        sink = SinkConfig(kind=job.sink, cassandra=built["cassandra"], output_dir=job.output_dir)
+    except ValueError as err:
+        if built["cassandra"] is not None or job.sink != "cassandra":  # else: already reported
             errors.append(str(err))
-            built.append(None)
     if errors:
-        raise OptionsError("\n  ".join(errors))
-    return built[0], built[1], built[2]
+        raise OptionsError("\n".join(errors))
+    return JobSettings(analytics=built["analytics"], sink=sink, kafka=built["kafka"],
+                       dead_letter_topic=dead_letter_topic_config(options))

@@ -16,7 +16,8 @@ the range: `interaction_volumes` per (channel, day) for every channel of docs/RE
 customer, so it is read whole (only the columns the report needs) and filtered here, as every table
 is when a bound is missing.
 
-This module is the command and the Cassandra reads; only `read_report_data` talks to the cluster.
+This module is the Cassandra reads (the command is `beam_cxone.commands.report`); only
+`read_report_data` talks to the cluster.
 The range, the aggregation and the text are pure functions over row dicts in
 `beam_cxone.report_tables`, the chart (the one matplotlib user) is `beam_cxone.report_chart`; both
 are tested without Cassandra, and their public names are re-exported here.
@@ -24,16 +25,10 @@ are tested without Cassandra, and their public names are re-exported here.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-from apache_beam.options.pipeline_options import PipelineOptions
-
-from beam_cxone import options as opts
-from beam_cxone.console import fail
 from beam_cxone.console import held_logs
 from beam_cxone.io.cassandra_write import CassandraConfig
 from beam_cxone.io.cassandra_write import from_cql_value
@@ -79,14 +74,12 @@ __all__ = [
     "format_table",
     "read_report_data",
     "render_png",
-    "run_report_command",
     "top_customers",
     "volume_series",
     "volumes_by_channel",
 ]
 
 _LOG = logging.getLogger(__name__)
-PROG = "beam_cxone report"
 
 # Only the columns the report shows: a dead letter's payload (up to 64 KiB) is never read.
 _VOLUME_COLUMNS = ("channel", "window_start", "window_end", "interactions", "events")
@@ -188,68 +181,3 @@ def read_report_data(
 
 
 # ---- command ------------------------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m beam_cxone report",
-        description="Interaction volumes, alerts and dead letters from Cassandra.",
-    )
-    g = p.add_argument_group("report")
-    g.add_argument(
-        "--since",
-        default=None,
-        help="Range start, inclusive: RFC 3339 with an offset, or epoch ms. Default: open.",
-    )
-    g.add_argument(
-        "--until",
-        default=None,
-        help="Range end, exclusive: RFC 3339 with an offset, or epoch ms. Default: open.",
-    )
-    g.add_argument(
-        "--limit",
-        type=int,
-        default=20,
-        help="Customers and dead-letter reasons shown, at most. Default 20.",
-    )
-    g.add_argument(
-        "--png",
-        default=None,
-        metavar="FILE",
-        help=f"Also draw volumes and alerts to this PNG, {PNG_WIDTH_PX}x{PNG_HEIGHT_PX} px.",
-    )
-    g.add_argument(
-        "--log_level",
-        default="INFO",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="Log level (set up by the command line). Default INFO.",
-    )
-    opts.CassandraOptions._add_argparse_args(p)  # the job's --cassandra_* flags, same defaults
-    return p
-
-
-def run_report_command(argv: list[str]) -> int:
-    """Prints the report; with --png also writes the chart. 0 on success, 2 on a usage or read
-    error."""
-    args = _parser().parse_args(argv)
-    if args.limit < 1:
-        return fail(PROG, f"--limit must be >= 1, got {args.limit}")
-    try:
-        rng = TimeRange.parse(args.since, args.until)
-        cassandra = {k: v for k, v in vars(args).items() if k.startswith("cassandra_")}
-        cfg = opts.cassandra_config(PipelineOptions([], **cassandra))
-    except ValueError as err:
-        return fail(PROG, str(err))
-    try:
-        data = read_report_data(cfg, rng)
-    except Exception as err:  # noqa: BLE001 - any driver error ends the command with its name
-        return fail(
-            PROG,
-            f"cannot read {cfg.keyspace} from {','.join(cfg.hosts)}:{cfg.port}: "
-            f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
-        )
-    sys.stdout.write(format_report(data, rng, limit=args.limit, keyspace=cfg.keyspace))
-    if args.png:
-        render_png(data, args.png, title=f"Interactions per channel, {rng.describe()}")
-        print(f"\nchart written to {args.png} ({PNG_WIDTH_PX}x{PNG_HEIGHT_PX} px)")
-    return 0

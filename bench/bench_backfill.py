@@ -32,13 +32,13 @@ import _common as c  # noqa: E402
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
+from beam_cxone.commands.cmdline import runner_args  # noqa: E402
 from beam_cxone.config import AnalyticsConfig  # noqa: E402
 from beam_cxone.generator import GeneratorConfig  # noqa: E402
 from beam_cxone.generator import write_jsonl  # noqa: E402
 from beam_cxone.io.files import ReadJsonLines  # noqa: E402
 from beam_cxone.pipelines.jobs import SinkConfig  # noqa: E402
 from beam_cxone.pipelines.jobs import build_backfill  # noqa: E402
-from beam_cxone.runners.profiles import runner_args  # noqa: E402
 from beam_cxone.transforms.batch import ReduceBucketFn  # noqa: E402
 from beam_cxone.transforms.batch import _ParseToBucketsFn  # noqa: E402
 from beam_cxone.transforms.batch import result_rows  # noqa: E402

@@ -41,6 +41,7 @@ import _common as c  # noqa: E402
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
+from beam_cxone.commands.cmdline import runner_args  # noqa: E402
 from beam_cxone.config import AnalyticsConfig  # noqa: E402
 from beam_cxone.generator import GeneratorConfig  # noqa: E402
 from beam_cxone.generator import generate  # noqa: E402
@@ -51,7 +52,6 @@ from beam_cxone.pipelines.file_backfill import list_input_files  # noqa: E402
 from beam_cxone.pipelines.jobs import SinkConfig  # noqa: E402
 from beam_cxone.pipelines.jobs import build_backfill  # noqa: E402
 from beam_cxone.runners.profiles import cache_dir  # noqa: E402
-from beam_cxone.runners.profiles import runner_args  # noqa: E402
 from beam_cxone.tables import TABLES  # noqa: E402
 
 SEED = 13

@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
+from beam_cxone.commands.cmdline import runner_args  # noqa: E402
 from beam_cxone.generator import GeneratorConfig  # noqa: E402
 from beam_cxone.generator import generate  # noqa: E402
 from beam_cxone.io.kafka import KafkaReadConfig  # noqa: E402
@@ -34,7 +35,6 @@ from beam_cxone.io.kafka import ReadFromKafka  # noqa: E402
 from beam_cxone.io.kafka import create_topic  # noqa: E402
 from beam_cxone.io.kafka import end_offsets  # noqa: E402
 from beam_cxone.io.kafka import publish  # noqa: E402
-from beam_cxone.runners.profiles import runner_args  # noqa: E402
 
 
 class _NoteTime(beam.DoFn):

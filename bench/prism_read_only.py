@@ -17,8 +17,8 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from beam_cxone import options as opts  # noqa: E402
+from beam_cxone.commands.cmdline import runner_args  # noqa: E402
 from beam_cxone.io.kafka import ReadFromKafka  # noqa: E402
-from beam_cxone.runners.profiles import runner_args  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

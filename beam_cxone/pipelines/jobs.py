@@ -1,6 +1,6 @@
 """The two jobs as graphs: streaming (Kafka -> analytics -> Cassandra) and backfill (files or a Kafka time
 range -> the same analytics in batch -> Cassandra or JSON Lines). Builders take typed configs and only
-build; running, options and runner set-up live in `beam_cxone.cli`.
+build; running, options and runner set-up live in `beam_cxone.commands`.
 """
 
 from __future__ import annotations

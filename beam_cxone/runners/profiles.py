@@ -1,5 +1,7 @@
 """Runner profiles: what each runner needs added to the command line, so `--runner` alone picks a
-working set-up on this kind of machine. The runner always comes from flags, never from code.
+working set-up on this kind of machine. The runner always comes from flags, never from code; this
+module decides from the options a command line gives, `beam_cxone.commands.cmdline` reads and writes
+the argv (`runner_args`).
 
 - streaming default: Prism (Beam's streaming-first local runner), built from Beam's Go module at the
   pinned Beam version by `stack/prism.sh` (Python's own Prism download is not reachable here).
@@ -20,7 +22,9 @@ import hashlib
 import logging
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "BATCH_DEFAULT_RUNNER",
@@ -30,7 +34,8 @@ __all__ = [
     "flink_job_server_jar",
     "flink_job_server_url",
     "prism_binary",
-    "runner_args",
+    "resolve_runner",
+    "runner_flags",
 ]
 
 BEAM_VERSION = "2.77.0"
@@ -131,57 +136,33 @@ def _root_cause(err: BaseException) -> str:
     return (text or type(cause).__name__)[:200]
 
 
-def _flag(args: list[str], name: str) -> str | None:
-    """The value of `--name=value` or `--name value` in args, else None."""
-    for i, arg in enumerate(args):
-        if arg == f"--{name}" and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith(f"--{name}="):
-            return arg.split("=", 1)[1]
-    return None
+def resolve_runner(runner: str | None, *, streaming: bool) -> str:
+    """The runner a command line names (aliases resolved), or the default for the mode."""
+    runner = runner or (STREAMING_DEFAULT_RUNNER if streaming else BATCH_DEFAULT_RUNNER)
+    return RUNNER_ALIASES.get(runner, runner)
 
 
-def _has(args: list[str], name: str) -> bool:
-    return any(a == f"--{name}" or a.startswith(f"--{name}=") for a in args)
-
-
-def _without(args: list[str], name: str) -> list[str]:
-    out, skip = [], False
-    for i, arg in enumerate(args):
-        if skip:
-            skip = False
-            continue
-        if arg == f"--{name}":
-            skip = i + 1 < len(args) and not args[i + 1].startswith("--")
-            continue
-        if arg.startswith(f"--{name}="):
-            continue
-        out.append(arg)
-    return out
-
-
-def runner_args(args: list[str], *, streaming: bool) -> list[str]:
-    """The pipeline arguments completed for the chosen (or default) runner."""
-    runner = _flag(args, "runner") or (STREAMING_DEFAULT_RUNNER if streaming else BATCH_DEFAULT_RUNNER)
-    runner = RUNNER_ALIASES.get(runner, runner)
-    out = _without(args, "runner") + [f"--runner={runner}"]
-    if streaming and not _has(out, "streaming"):
+def runner_flags(runner: str, given: Mapping[str, Any], *, streaming: bool) -> list[str]:
+    """The flags `runner` needs that the command line does not set. `given` maps the options the
+    command line sets (by dest) to their typed values (`beam_cxone.commands.cmdline` reads argv)."""
+    out: list[str] = []
+    if streaming and "streaming" not in given:
         out.append("--streaming")
-    if runner == "PrismRunner" and not _has(out, "prism_location"):
+    if runner == "PrismRunner" and "prism_location" not in given:
         binary = prism_binary()
         if not binary.exists():
             raise RunnerSetupError(
                 f"Prism binary not found at {binary}: run `bash stack/prism.sh fetch` (builds it with Go) "
                 "or pass --prism_location")
         out.append(f"--prism_location={binary}")
-    if runner == "PrismRunner" and streaming and not _has(out, "job_server_timeout"):
+    if runner == "PrismRunner" and streaming and "job_server_timeout" not in given:
         # Beam uses it as the gRPC deadline of the job's state and message streams: the default 300 s
         # ended every streaming job on Prism after 5 minutes (measured, DEADLINE_EXCEEDED).
         out.append(f"--job_server_timeout={STREAM_DEADLINE_S}")
     if runner == FN_API_RUNNER and not streaming:
-        out = _fn_api_batch_args(out)
+        out += _fn_api_batch_flags(given)
     if runner == "FlinkRunner":
-        out = _flink_args(out, streaming)
+        out += _flink_flags(given, streaming)
     return out
 
 
@@ -189,32 +170,30 @@ def cpu_count() -> int:
     return os.cpu_count() or 1
 
 
-def _fn_api_batch_args(args: list[str]) -> list[str]:
+def _fn_api_batch_flags(given: Mapping[str, Any]) -> list[str]:
     """Every core for a bounded run: one SDK worker process per core (measured on a file backfill:
     see docs/PERFORMANCE.md, "Backfills"). An explicit mode or worker count is kept; a worker count
     alone gets the multi-process mode (in memory, the FnApiRunner ignores it), except 1."""
-    out = list(args)
-    mode, workers = _flag(out, "direct_running_mode"), _flag(out, "direct_num_workers")
+    mode, workers = given.get("direct_running_mode"), given.get("direct_num_workers")
     if mode is None:
-        n = cpu_count() if workers is None else int(workers or 0) or cpu_count()
+        n = workers or cpu_count()  # 0 workers: Beam's "every core" too
         if n <= 1:
-            return out
-        out.append("--direct_running_mode=multi_processing")
-        if workers is None:
-            out.append(f"--direct_num_workers={n}")
-    elif mode != "in_memory" and workers is None:
-        out.append(f"--direct_num_workers={cpu_count()}")
-    return out
+            return []
+        return ["--direct_running_mode=multi_processing"] + (
+            [f"--direct_num_workers={n}"] if workers is None else [])
+    if mode != "in_memory" and workers is None:
+        return [f"--direct_num_workers={cpu_count()}"]
+    return []
 
 
-def _flink_args(args: list[str], streaming: bool) -> list[str]:
-    out = list(args)
-    if not _has(out, "flink_job_server_jar"):
+def _flink_flags(given: Mapping[str, Any], streaming: bool) -> list[str]:
+    out = []
+    if "flink_job_server_jar" not in given:
         out.append(f"--flink_job_server_jar={fetch_flink_job_server_jar()}")
-    if not _has(out, "flink_version"):
+    if "flink_version" not in given:
         out.append(f"--flink_version={FLINK_MINOR}")
-    if not _has(out, "environment_type"):
+    if "environment_type" not in given:
         out.append("--environment_type=LOOPBACK")  # unset would mean Docker
-    if streaming and not _has(out, "checkpointing_interval"):
+    if streaming and "checkpointing_interval" not in given:
         out.append("--checkpointing_interval=10000")
     return out

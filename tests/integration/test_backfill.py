@@ -25,10 +25,9 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from kafka import KafkaProducer
 
-from beam_cxone import cli
+from beam_cxone import commands
 from beam_cxone.backfill import BackfillProgress
 from beam_cxone.backfill import count_input_records
-from beam_cxone.backfill import option_errors
 from beam_cxone.generator import GeneratorConfig
 from beam_cxone.generator import generate
 from beam_cxone.io.cassandra_schema import create_schema
@@ -83,7 +82,7 @@ def keyspace(cassandra_cfg: CassandraConfig):
 def backfill(capsys, *args: str) -> tuple[int, str]:
     """`python -m beam_cxone backfill ARGS` in this process: exit code and stderr."""
     capsys.readouterr()
-    code = cli.main(["backfill", *map(str, args)])
+    code = commands.main(["backfill", *map(str, args)])
     return code, capsys.readouterr().err
 
 
@@ -465,7 +464,7 @@ def test_flink_runner_says_what_is_missing(jsonl_job, capsys):
 
 
 def test_list_templates(capsys):
-    code = cli.main(["backfill", "--list-templates"])
+    code = commands.main(["backfill", "--list-templates"])
     listing = capsys.readouterr().out
     assert code == 0
     for name in ("files_to_cassandra", "files_to_jsonl", "kafka_range_to_cassandra"):
@@ -476,23 +475,12 @@ def test_list_templates(capsys):
 
 def test_list_templates_reports_a_broken_one(tmp_path, capsys):
     (tmp_path / "broken.yaml").write_text("name: broken\n")
-    code = cli.main(["backfill", "--list-templates", f"--templates_dir={tmp_path}"])
+    code = commands.main(["backfill", "--list-templates", f"--templates_dir={tmp_path}"])
     assert code == 2
     assert "invalid template" in capsys.readouterr().err
 
 
 # ----- pieces: option checks, totals, the progress meter ----------------------------------------
-
-
-def test_option_errors_lists_every_problem():
-    errors = option_errors(
-        ["--window_size_s=x", "--nope", "--sink", "xml", "--topic", "t", "--bounded", "--runner=X"]
-    )
-    assert errors == [
-        "argument --window_size_s: invalid int value: 'x'",
-        "unknown option --nope",
-        "argument --sink: invalid choice: 'xml' (choose from 'cassandra', 'jsonl')",
-    ]
 
 
 def test_count_input_records_skips_blank_lines(tmp_path):

@@ -23,13 +23,13 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_cxone.commands.report import main as run_report_command
 from beam_cxone.io.cassandra_schema import create_schema
 from beam_cxone.io.cassandra_schema import drop_keyspace
 from beam_cxone.io.cassandra_write import CassandraConfig
 from beam_cxone.io.cassandra_write import WriteToCassandra
 from beam_cxone.report import TimeRange
 from beam_cxone.report import read_report_data
-from beam_cxone.report import run_report_command
 from beam_cxone.tables import DEAD_LETTERS
 from beam_cxone.tables import INTERACTION_VOLUMES
 from beam_cxone.tables import PATTERN_ALERTS

@@ -36,16 +36,16 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from kafka import KafkaConsumer
 
-from beam_cxone import cli
 from beam_cxone import options as opts
+from beam_cxone.commands import backfill as backfill_command
+from beam_cxone.commands import run as run_command
+from beam_cxone.commands.cmdline import runner_args
 from beam_cxone.io.cassandra_schema import create_schema
 from beam_cxone.io.cassandra_schema import drop_keyspace
 from beam_cxone.io.cassandra_schema import read_rows
 from beam_cxone.io.kafka import create_topic
-from beam_cxone.pipelines.jobs import SinkConfig
 from beam_cxone.pipelines.jobs import build_streaming
 from beam_cxone.redact import REDACT_OFF_ENV
-from beam_cxone.runners.profiles import runner_args
 from beam_cxone.tables import DEAD_LETTERS
 from tests.integration.conftest import SecuredStack
 from tests.integration.streaming_support import PARTITIONS
@@ -292,10 +292,9 @@ def test_the_pipeline_graph_holds_no_secret(secured_stack, keyspaces, monkeypatc
             *stack.cassandra_flags(), f"--dead_letter_topic={topic}", "--runner=PrismRunner",
             "--prism_location=/nonexistent/prism"]
     options = PipelineOptions(runner_args(argv, streaming=True))
-    kafka, analytics, cassandra = opts.job_configs(options)
+    settings = opts.job_settings(options)
     p = beam.Pipeline(options=options)
-    build_streaming(p, kafka, analytics, SinkConfig(kind="cassandra", cassandra=cassandra),
-                    opts.dead_letter_topic_config(options))
+    build_streaming(p, settings.kafka, settings.analytics, settings.sink, settings.dead_letter_topic)
     proto = p.to_runner_api().SerializeToString()
     decoded = decoded_payloads(proto)
     assert any(keyspace.encode() in blob for blob in decoded[1:]), "the decoder saw no DoFn"
@@ -370,9 +369,9 @@ def test_a_wrong_setting_is_one_line_before_the_job_is_built(secured_stack, case
             "expired": _expired_cassandra(stack, expired_port),
         }[cassandra_which]
         built = []
-        monkeypatch.setattr(cli, "build_streaming", lambda *a, **k: built.append(a))
-        monkeypatch.setattr(cli.beam.Pipeline, "run", lambda *a, **k: built.append(a))
-        code = cli.run_streaming(["--runner=PrismRunner", "--prism_location=/nonexistent/prism",
+        monkeypatch.setattr(run_command, "build_streaming", lambda *a, **k: built.append(a))
+        monkeypatch.setattr(run_command.beam.Pipeline, "run", lambda *a, **k: built.append(a))
+        code = run_command.main(["--runner=PrismRunner", "--prism_location=/nonexistent/prism",
                                   f"--bootstrap_servers={bootstrap}", "--topic=never-read",
                                   "--cassandra_keyspace=never_written", *cassandra])
         err = capsys.readouterr().err
@@ -407,29 +406,29 @@ def test_a_backfill_checks_before_it_reads(secured_stack, monkeypatch, capsys, t
     for name, value in stack.process_env(CASSANDRA_PASSWORD="not-the-password").items():
         monkeypatch.setenv(name, value)
     ran = []
-    monkeypatch.setattr("beam_cxone.backfill.run_backfill_command", lambda *a, **k: ran.append(a) or 0)
+    monkeypatch.setattr(backfill_command, "_execute", lambda *a, **k: ran.append(a) or 0)
     args = ["--bootstrap_servers=" + stack.bootstrap, "--topic=never-read",
             "--cassandra_keyspace=never_written", *stack.cassandra_flags()]
-    assert cli.run_backfill(args) == 2
+    assert backfill_command.main(args) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"beam_cxone: Cassandra 127.0.0.1:{stack.cassandra_port}: authentication "
+    assert err.startswith(f"beam_cxone backfill: Cassandra 127.0.0.1:{stack.cassandra_port}: authentication "
                           "failed for user 'beam_cxone'") and err.count("\n") == 1, err
     monkeypatch.setenv("CASSANDRA_PASSWORD", stack.env["CASSANDRA_PASSWORD"])
     monkeypatch.setenv("KAFKA_SASL_PLAIN_PASSWORD", "not-the-password")
-    assert cli.run_backfill(args) == 2
+    assert backfill_command.main(args) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"beam_cxone: Kafka {stack.bootstrap}: SASL authentication failed") \
+    assert err.startswith(f"beam_cxone backfill: Kafka {stack.bootstrap}: SASL authentication failed") \
         and err.count("\n") == 1, err
     # Files into Cassandra: Kafka is not used, so not checked (a wrong Kafka password is no error).
     path = tmp_path / "in.jsonl"
     path.write_text("{}\n")
-    assert cli.run_backfill([f"--input={path}", "--cassandra_keyspace=never_written",
+    assert backfill_command.main([f"--input={path}", "--cassandra_keyspace=never_written",
                              *stack.cassandra_flags()]) == 0
-    assert ran and "beam_cxone:" not in capsys.readouterr().err
+    assert ran and "beam_cxone backfill:" not in capsys.readouterr().err
 
 
 def test_generate_checks_before_it_publishes(secured_stack, monkeypatch, capsys):
-    from beam_cxone.publish import run_generate_command
+    from beam_cxone.commands.generate import main as run_generate_command
 
     stack = secured_stack
     for name, value in stack.process_env(KAFKA_SASL_PLAIN_PASSWORD="not-the-password").items():

@@ -3,7 +3,7 @@
 (tests/unit/test_preflight.py) call the real one against local stand-ins, and the secured
 integration tests run it against the real services.
 
-The log redaction net (`beam_cxone.redact`), which `cli.main` installs for the whole process, is
+The log redaction net (`beam_cxone.redact`), which `beam_cxone.commands.main` installs for the whole process, is
 removed after each test, so a test that checks that a secret is never logged checks the code, not
 the net."""
 
@@ -13,13 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from beam_cxone import cli
 from beam_cxone import redact
+from beam_cxone.commands import common
 
 
 @pytest.fixture(autouse=True)
 def _no_preflight_connections(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "preflight_message", lambda **_: None)
+    monkeypatch.setattr(common, "preflight_message", lambda **_: None)
 
 
 @pytest.fixture(autouse=True)

@@ -221,19 +221,19 @@ def test_a_rerun_resumes_and_a_finished_run_is_not_done_again(tmp_path):
     sink = SinkConfig(kind="jsonl", output_dir=str(out))
     directory = backfill.checkpoint_dir_for(sink)
     assert directory == str(out / "_checkpoint")
-    plan = backfill._plan_file_run(pattern, AnalyticsConfig(), sink, directory, fresh=False)
+    plan = backfill.plan_file_run(pattern, AnalyticsConfig(), sink, directory, fresh=False)
     assert plan.saved() == []
     f0, k0 = plan.files[0], plan.keys[0]
     write_parsed(plan.checkpoint.parsed_path(k0), [([], [])] * 64, {"records": 1})
-    again = backfill._plan_file_run(pattern, AnalyticsConfig(), sink, directory, fresh=False)
+    again = backfill.plan_file_run(pattern, AnalyticsConfig(), sink, directory, fresh=False)
     assert again.saved() == [(f0, k0)] and again.run == plan.run
-    other = backfill._plan_file_run(pattern, AnalyticsConfig(window_size_s=60), sink, directory,
+    other = backfill.plan_file_run(pattern, AnalyticsConfig(window_size_s=60), sink, directory,
                                     fresh=False)
     assert other.run != plan.run and other.saved() == [(f0, k0)]  # parses do not depend on windows
     again.checkpoint.mark_done(again.run, {"finished_at": "x"})
-    assert backfill._plan_file_run(pattern, AnalyticsConfig(), sink, directory,
+    assert backfill.plan_file_run(pattern, AnalyticsConfig(), sink, directory,
                                    fresh=False).checkpoint.done(plan.run) is not None
-    fresh = backfill._plan_file_run(pattern, AnalyticsConfig(), sink, directory, fresh=True)
+    fresh = backfill.plan_file_run(pattern, AnalyticsConfig(), sink, directory, fresh=True)
     assert fresh.saved() == [] and fresh.checkpoint.done(plan.run) is None
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from apache_beam.utils.subprocess_server import JavaJarServer
 
+from beam_cxone.commands.cmdline import runner_args
 from beam_cxone.runners import profiles
 from beam_cxone.runners.profiles import RunnerSetupError
-from beam_cxone.runners.profiles import runner_args
 
 JAR_NAME = "beam-runners-flink-1.20-job-server-2.77.0.jar"
 COORDINATES = "org.apache.beam:beam-runners-flink-1.20-job-server:2.77.0"

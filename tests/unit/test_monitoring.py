@@ -17,7 +17,8 @@ from apache_beam.metrics.metricbase import MetricName
 from prometheus_client import CollectorRegistry
 from prometheus_client import generate_latest
 
-from beam_cxone import cli
+from beam_cxone import commands
+from beam_cxone.commands import run as run_command
 from beam_cxone.io.kafka.lag import PartitionLag
 from beam_cxone.monitoring import BeamMetrics
 from beam_cxone.monitoring import JobMonitor
@@ -270,13 +271,13 @@ def test_a_taken_metrics_port_is_a_one_line_error():
 
 def test_the_job_is_not_submitted_when_the_metrics_port_is_taken(capsys, monkeypatch):
     submitted = []
-    monkeypatch.setattr(cli, "build_streaming", lambda *a, **k: None)
-    monkeypatch.setattr(cli.beam.Pipeline, "run", lambda self, *a, **k: submitted.append(self))
+    monkeypatch.setattr(run_command, "build_streaming", lambda *a, **k: None)
+    monkeypatch.setattr(run_command.beam.Pipeline, "run", lambda self, *a, **k: submitted.append(self))
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        code = cli.main(["--runner=PrismRunner", "--prism_location=/nonexistent/prism", "--topic=t",
+        code = commands.main(["--runner=PrismRunner", "--prism_location=/nonexistent/prism", "--topic=t",
                          f"--metrics_port={port}"])
     assert code == 2
     assert submitted == []

@@ -13,6 +13,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.utils.subprocess_server import JavaJarServer
 
+from beam_cxone.commands.cmdline import runner_args
 from beam_cxone.config import AnalyticsConfig
 from beam_cxone.io.cassandra_write import CassandraConfig
 from beam_cxone.io.kafka import KafkaReadConfig
@@ -27,7 +28,6 @@ from beam_cxone.runners.profiles import PRISM_PATCHES
 from beam_cxone.runners.profiles import RunnerSetupError
 from beam_cxone.runners.profiles import cache_dir
 from beam_cxone.runners.profiles import prism_binary
-from beam_cxone.runners.profiles import runner_args
 from beam_cxone.transforms.patterns import PatternSpec
 
 T0 = 1_795_860_000_000  # 2026-11-28T10:00:00Z

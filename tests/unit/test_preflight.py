@@ -68,43 +68,6 @@ def answering(reply: bytes | None, hold: bool = False) -> Iterator[int]:
 TLS_ALERT = b"\x15\x03\x03\x00\x02\x02\x50"  # what a Kafka TLS listener answers to plaintext
 
 
-# ----- which services a command line uses ----------------------------------------------------------
-
-
-def test_a_file_backfill_into_cassandra_checks_cassandra_only():
-    targets = preflight.backfill_targets(["--input=a/*.jsonl", "--cassandra_port=9142", "--cassandra_tls",
-                                          "--cassandra_ca_file=/ca.pem", "--no_progress"])
-    assert targets["kafka_bootstrap"] is None
-    cfg = targets["cassandra"]
-    assert (cfg.port, cfg.tls, cfg.ca_file) == (9142, True, "/ca.pem")
-
-
-def test_a_kafka_range_backfill_checks_its_brokers():
-    targets = preflight.backfill_targets(["--bootstrap_servers=k1:9093,k2:9093", "--topic=t",
-                                          "--sink=jsonl", "--output_dir=/tmp/x"])
-    assert targets == {"kafka_bootstrap": "k1:9093,k2:9093", "cassandra": None}
-
-
-def test_a_file_backfill_with_a_dead_letter_topic_checks_kafka_too():
-    targets = preflight.backfill_targets(["--input", "a.jsonl", "--dead_letter_topic=dead",
-                                          "--bootstrap_servers=k:9092"])
-    assert targets["kafka_bootstrap"] == "k:9092"
-
-
-def test_a_template_resolves_to_what_it_runs():
-    targets = preflight.backfill_targets(["--template", "kafka_range_to_cassandra", "--param",
-                                          "start=2026-11-30T00:00:00Z", "stop=2026-11-30T01:00:00Z",
-                                          "bootstrap_servers=kb:9192", "topic=t", "cassandra_port=9142"])
-    assert targets["kafka_bootstrap"] == "kb:9192"
-    assert targets["cassandra"].port == 9142
-
-
-@pytest.mark.parametrize("argv", [["--list-templates"], ["--template=no-such-template"],
-                                  ["--cassandra_port=abc"], ["--help"]])
-def test_nothing_is_checked_when_the_backfill_will_refuse_or_only_list(argv):
-    assert preflight.backfill_targets(argv) == {}
-
-
 # ----- outcomes --------------------------------------------------------------------------------------
 
 

@@ -68,13 +68,13 @@ def test_off_switch_and_uninstall(collect):
 
 
 def test_the_command_line_installs_the_net(monkeypatch):
-    from beam_cxone import cli
+    from beam_cxone import commands
 
     installed = []
-    monkeypatch.setattr(cli, "install_log_redaction", lambda: installed.append(True))
+    monkeypatch.setattr(commands, "install_log_redaction", lambda: installed.append(True))
     level = logging.getLogger().level
     try:
-        cli._configure_logging("INFO")  # what main() does first, for every command
+        commands.configure_logging("INFO")  # what main() does first, for every command
     finally:
         logging.getLogger().setLevel(level)
     assert installed == [True]

@@ -28,6 +28,7 @@ from apache_beam.metrics.metricbase import MetricName
 from apache_beam.options.pipeline_options import PipelineOptions
 
 import beam_cxone.report as report
+from beam_cxone.commands.report import main as run_report_command
 from beam_cxone.console import held_logs
 from beam_cxone.metrics_report import format_metrics
 from beam_cxone.metrics_report import metric_values
@@ -40,7 +41,6 @@ from beam_cxone.report import dead_letters_by_reason
 from beam_cxone.report import format_report
 from beam_cxone.report import format_table
 from beam_cxone.report import render_png
-from beam_cxone.report import run_report_command
 from beam_cxone.report import top_customers
 from beam_cxone.report import volume_series
 from beam_cxone.report import volumes_by_channel

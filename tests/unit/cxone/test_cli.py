@@ -10,8 +10,8 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from beam_cxone.commands.validate import main as run_validate
 from beam_cxone.cxone import validation
-from beam_cxone.cxone.cli import run_validate
 from beam_cxone.cxone.token import _drop_oauth_session_debug
 from beam_cxone.cxone.transport import RetryPolicy
 from tests.support.cxone_stub import NO_ANSWER

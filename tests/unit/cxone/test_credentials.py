@@ -162,7 +162,7 @@ def test_the_mode_of_a_symlinks_target_counts(tmp_path):
 
 
 def test_the_cli_refuses_a_readable_file_with_one_line(tmp_path, capsys):
-    from beam_cxone.cxone.cli import run_validate
+    from beam_cxone.commands.validate import main as run_validate
 
     path = tmp_path / "cxone.json"
     path.write_text(json.dumps(ENV))
@@ -174,14 +174,15 @@ def test_the_cli_refuses_a_readable_file_with_one_line(tmp_path, capsys):
 
 
 def test_the_job_refuses_a_readable_file_before_it_is_built(tmp_path, capsys, monkeypatch):
-    from beam_cxone import cli
+    from beam_cxone import commands
+    from beam_cxone.commands import run as run_command
 
     path = tmp_path / "cxone.env"
     path.write_text("CXONE_CLIENT_ID=app-id\nCXONE_CLIENT_SECRET=app-secret==\n")
     path.chmod(0o640)
     built = []
-    monkeypatch.setattr(cli, "build_streaming", lambda *a, **k: built.append(a))
-    code = cli.main(["--runner=PrismRunner", "--prism_location=/nonexistent/prism", "--topic=t",
+    monkeypatch.setattr(run_command, "build_streaming", lambda *a, **k: built.append(a))
+    code = commands.main(["--runner=PrismRunner", "--prism_location=/nonexistent/prism", "--topic=t",
                      "--cxone_validate", "--cxone_issuer=http://127.0.0.1:9",
                      f"--cxone_credentials_file={path}"])
     assert code == 2 and built == []

@@ -6,24 +6,25 @@ token bucket at `--rate`, never dropping) and hands it to the Kafka producer hel
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 from tqdm import tqdm
 
+from beam_cxone.commands import cmdline
+from beam_cxone.commands import common
+from beam_cxone.console import fail
 from beam_cxone.generator import GeneratorConfig
 from beam_cxone.generator import generate
 from beam_cxone.generator import write_jsonl
 from beam_cxone.io.kafka import create_topic
 from beam_cxone.io.kafka import publish
-from beam_cxone.preflight import preflight_message
 
-__all__ = ["run_generate_command"]
+__all__ = ["PROG", "main"]
+
+PROG = "beam_cxone generate"
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m beam_cxone generate",
-                                description="Publish a synthetic CXone Data Actions stream.")
+def _parser():
+    p = cmdline.command_parser("python -m beam_cxone generate",
+                               "Publish a synthetic CXone Data Actions stream.")
     p.add_argument("--bootstrap_servers", default="127.0.0.1:9092", help="Kafka bootstrap servers.")
     p.add_argument("--topic", default="cxone-data-actions", help="Topic (created if missing).")
     p.add_argument("--partitions", type=int, default=3, help="Partitions of a new topic. Default 3.")
@@ -40,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_generate_command(argv: list[str]) -> int:
+def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     cfg = GeneratorConfig(count=args.count, seed=args.seed, start_ms=args.start_ms,
                           events_per_second_event_time=args.events_per_second_event_time)
@@ -48,10 +49,9 @@ def run_generate_command(argv: list[str]) -> int:
         written = write_jsonl(cfg, args.output)
         print(f"wrote {written} records to {args.output}")
         return 0
-    failed = preflight_message(kafka_bootstrap=args.bootstrap_servers)  # a wrong password: one line
+    failed = common.preflight_message(kafka_bootstrap=args.bootstrap_servers)  # a wrong password: one line
     if failed:
-        print(f"beam_cxone generate: {failed}", file=sys.stderr)
-        return 2
+        return fail(PROG, failed)
     created = create_topic(args.bootstrap_servers, args.topic, args.partitions)
     records = tqdm(generate(cfg), total=args.count, unit="rec", disable=args.quiet,
                    desc=f"publish {args.topic}")

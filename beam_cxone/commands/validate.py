@@ -1,4 +1,4 @@
-"""`python -m beam_cxone validate`: check CXone credentials and resources without a pipeline.
+"""`python -m beam_cxone validate`: checks CXone credentials and resources without a pipeline.
 
     CXONE_CLIENT_ID=... CXONE_CLIENT_SECRET=... CXONE_ACCESS_KEY_ID=... CXONE_ACCESS_KEY_SECRET=... \\
       python -m beam_cxone validate --cxone_skill_ids 1234,5678 --cxone_point_of_contact_ids 42
@@ -8,11 +8,11 @@ Exit 0 with a short summary on stdout when valid; exit 2 with one line on stderr
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from collections.abc import Mapping
 
 from beam_cxone import console
+from beam_cxone.commands import cmdline
 from beam_cxone.cxone.credentials import ENV_NAMES
 from beam_cxone.cxone.errors import CxoneError
 from beam_cxone.cxone.options import CxoneConfig
@@ -20,7 +20,7 @@ from beam_cxone.cxone.options import add_cxone_arguments
 from beam_cxone.cxone.token import TokenCache
 from beam_cxone.cxone.validation import validate_config
 
-__all__ = ["EXIT_INVALID", "EXIT_OK", "PROG", "run_validate"]
+__all__ = ["EXIT_INVALID", "EXIT_OK", "PROG", "main"]
 
 PROG = "beam_cxone validate"
 EXIT_OK = 0
@@ -28,7 +28,7 @@ EXIT_OK = 0
 EXIT_INVALID = console.EXIT_INVALID
 
 
-def run_validate(
+def main(
     argv: list[str],
     *,
     environ: Mapping[str, str] | None = None,
@@ -39,11 +39,10 @@ def run_validate(
 
     `environ`, `sleep` and `cache` exist for tests; callers pass only argv.
     """
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        allow_abbrev=False,
-        description="Check CXone authentication and the configured resources. Credentials come "
-        f"from {', '.join(ENV_NAMES)} or --cxone_credentials_file.",
+    parser = cmdline.command_parser(
+        "python -m beam_cxone validate",
+        "Check CXone authentication and the configured resources. Credentials come from "
+        f"{', '.join(ENV_NAMES)} or --cxone_credentials_file.",
     )
     add_cxone_arguments(parser)
     try:
