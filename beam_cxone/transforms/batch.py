@@ -22,6 +22,12 @@ Why it is exact:
 - Customers: every record of one customer reaches one result bucket (a stable hash of its id), whose
   step calls `join_customer` and `detect` on the customer's whole input, as the streaming step does
   for each final interaction.
+- On every runner: everything stays in the global window, and event-time windows are values (a
+  window start computed from the event time), never `WindowInto` after a shuffle. The former batch
+  graph grouped in the global window, stamped the records back to their event times and then applied
+  FixedWindows: Prism found every element behind its watermark and dropped it (no volume row at
+  all), while the FnApiRunner kept them. tests/integration/test_conformance.py runs this graph on
+  Prism and the FnApiRunner (one and two processes).
 
 Records travel as plain tuples (`compact`): a slotted dataclass pickles ~4x slower.
 """
