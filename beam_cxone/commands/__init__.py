@@ -21,7 +21,28 @@ from beam_cxone.commands import cmdline
 from beam_cxone.console import fail
 from beam_cxone.redact import install as install_log_redaction
 
-__all__ = ["configure_logging", "main"]
+__all__ = ["FOREIGN_NOISE", "configure_logging", "main"]
+
+# Messages Beam and Prism log as warnings on every run that are no news to a user of this product:
+# (logger name, start of the message). Shown at --log_level=DEBUG.
+FOREIGN_NOISE = (
+    # Beam starts and stops the Prism binary (a local subprocess) on every run.
+    ("apache_beam.utils.subprocess_server", "Really starting service at "),
+    ("apache_beam.utils.subprocess_server", "Really destroying service at "),
+    # Prism on the Kafka read's reshuffle of partitions, which it runs as a no-op.
+    ("PrismRunner", "empty transform, with payload and identical input and output pcollection"),
+)
+
+
+class _ForeignNoise(logging.Filter):
+    """Drops the FOREIGN_NOISE records at a handler (records of child loggers never pass the root
+    logger's own filters), unless the root logger is at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if logging.getLogger().level <= logging.DEBUG:
+            return True
+        message = record.getMessage()
+        return not any(record.name == name and message.startswith(start) for name, start in FOREIGN_NOISE)
 
 
 def configure_logging(level: str) -> None:
@@ -34,6 +55,8 @@ def configure_logging(level: str) -> None:
     root.setLevel(getattr(logging, level, logging.INFO))
     for handler in root.handlers:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        if not any(isinstance(f, _ForeignNoise) for f in handler.filters):
+            handler.addFilter(_ForeignNoise())
     # Beam and the drivers are chatty at INFO; their warnings still show.
     for noisy in ("apache_beam", "cassandra", "kafka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
 import subprocess
@@ -250,8 +251,8 @@ def test_log_level(argv, level):
 # ----- help and a quiet command line ----------------------------------------------------------------
 
 
-def test_help_is_the_projects_usage_for_every_command():
-    top = _cli("--help")
+def test_help_is_the_projects_usage_for_every_command(capsys):
+    top = _cli("--help")  # the real process: nothing foreign on stderr either
     assert top.returncode == 0, top.stderr
     assert top.stdout.startswith("usage: python -m beam_cxone [run]")
     for name in cmdline.COMMANDS:  # every command, with its one line
@@ -260,12 +261,13 @@ def test_help_is_the_projects_usage_for_every_command():
                    "--run_seconds", "--status_interval_s", "--cxone_validate", "--bounded"):
         assert option in top.stdout
     assert top.stderr == ""
-    for name in cmdline.COMMANDS:
-        done = _cli(name, "--help")
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.startswith(f"usage: python -m beam_cxone {'[run]' if name == 'run' else name}")
-        assert done.stderr == "", (name, done.stderr)
-    assert "--template" in _cli("backfill", "--help").stdout
+    for name, options in (("run", ["--topic"]), ("backfill", ["--template", "--input", "--topic"]),
+                          ("schema", ["--cassandra_keyspace"]), ("generate", ["--count", "--seed"]),
+                          ("validate", ["--cxone_skill_ids"]), ("report", ["--since", "--png"])):
+        assert commands.main([name, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: python -m beam_cxone {'[run]' if name == 'run' else name}"), out
+        assert all(option in out for option in options), (name, out)
 
 
 def test_the_import_filter_drops_only_beams_message():
@@ -280,6 +282,35 @@ def test_the_import_filter_drops_only_beams_message():
     assert not shown("root", BEAM_IMPORT_NOISE + " despite the import not raising an ImportError.")
     assert shown("root", "apitools is fine; another warning")
     assert shown("apache_beam.io", BEAM_IMPORT_NOISE)  # only the root logger's own line is dropped
+
+
+def test_foreign_noise_is_dropped_at_the_handler_and_shown_at_debug():
+    root = logging.getLogger()
+    level = root.level
+    handler = logging.StreamHandler(io.StringIO())
+    root.addHandler(handler)
+    try:
+        commands.configure_logging("INFO")
+        commands.configure_logging("INFO")  # one filter however often it is called
+        assert sum(type(f).__name__ == "_ForeignNoise" for f in handler.filters) == 1
+
+        def shown(name: str, msg: str) -> bool:
+            record = logging.LogRecord(name, logging.WARNING, __file__, 1, msg, None, None)
+            return bool(handler.filter(record))
+
+        assert not shown("apache_beam.utils.subprocess_server",
+                         "Really starting service at localhost:1 with cmd: ('prism',)")
+        assert not shown("apache_beam.utils.subprocess_server", "Really destroying service at localhost:1")
+        assert not shown("PrismRunner", "empty transform, with payload and identical input and output "
+                                        "pcollection (urn='beam:transform:pickled_python:v1')")
+        assert shown("apache_beam.utils.subprocess_server", "Error bringing up service (attempt 1 of 3)")
+        assert shown("PrismRunner", "job failed")
+        assert shown("beam_cxone", "Really starting service at")  # only the named loggers
+        commands.configure_logging("DEBUG")
+        assert shown("apache_beam.utils.subprocess_server", "Really starting service at localhost:1")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def _closed_port() -> int:
