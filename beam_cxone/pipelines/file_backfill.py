@@ -52,6 +52,7 @@ from beam_cxone.transforms.batch import ReduceBucketFn
 from beam_cxone.transforms.batch import compact
 from beam_cxone.transforms.batch import dedup_bucket
 from beam_cxone.transforms.batch import result_rows
+from beam_cxone.transforms.gc_pause import GcPausedBundles
 
 __all__ = ["FileBackfillPlan", "ReadParsedAndAnalyse", "list_input_files", "parse_file"]
 
@@ -120,7 +121,7 @@ def parse_file(f: InputFile, settings: ParseSettings, buckets: int = DEDUP_BUCKE
     return sections, meta
 
 
-class _ParseFilesFn(beam.DoFn):
+class _ParseFilesFn(GcPausedBundles, beam.DoFn):
     """InputFile -> the key of its saved parse, after saving it (or finding it saved)."""
 
     def __init__(self, checkpoint_dir: str, settings: ParseSettings, progress_dir: str | None):
@@ -164,9 +165,10 @@ class _ParseFilesFn(beam.DoFn):
 
     def finish_bundle(self) -> None:
         self._progress.flush()
+        super().finish_bundle()
 
 
-class _ReduceParsedFn(beam.DoFn):
+class _ReduceParsedFn(GcPausedBundles, beam.DoFn):
     """Dedup bucket b -> partials for the result step (`ReduceBucketFn`), from section b of every
     saved parse; tag DEAD: the dead letter rows saved in section b."""
 

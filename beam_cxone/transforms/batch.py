@@ -56,6 +56,7 @@ from beam_cxone.records import CustomerUpdate
 from beam_cxone.records import DeadLetter
 from beam_cxone.records import Interaction
 from beam_cxone.transforms.dedup import first_copies
+from beam_cxone.transforms.gc_pause import GcPausedBundles
 from beam_cxone.transforms.join import PATTERN_OUTCOMES
 from beam_cxone.transforms.join import join_customer
 from beam_cxone.transforms.patterns import PatternSpec
@@ -255,7 +256,7 @@ class _ParseToBucketsFn(beam.DoFn):
             yield _global((bucket, entries))
 
 
-class ReduceBucketFn(beam.DoFn):
+class ReduceBucketFn(GcPausedBundles, beam.DoFn):
     """(dedup bucket, batches of (source order, compact record)) -> ((kind, result bucket), partial):
     the first copy of each eventId in source order, then `bucket_partials`."""
 
@@ -275,7 +276,7 @@ class ReduceBucketFn(beam.DoFn):
                                    self._result_buckets)
 
 
-class ResultRowsFn(beam.DoFn):
+class ResultRowsFn(GcPausedBundles, beam.DoFn):
     """((kind, result bucket), partials) -> `interaction_volumes` rows (main output), tags ALERTS
     (`pattern_alerts` rows) and PROFILE_ROWS (`customer_profiles` rows)."""
 

@@ -1,0 +1,57 @@
+"""The collector pause of the batch steps (beam_cxone/transforms/gc_pause.py)."""
+
+import gc
+
+import pytest
+
+from beam_cxone.transforms.gc_pause import GcPause
+from beam_cxone.transforms.gc_pause import GcPausedBundles
+from beam_cxone.transforms.gc_pause import paused
+
+
+@pytest.fixture(autouse=True)
+def collector_restored():
+    was = gc.isenabled()
+    yield
+    (gc.enable if was else gc.disable)()
+
+
+def test_nested_pauses_resume_the_collector_after_the_last():
+    gc.enable()
+    pause = GcPause()
+    pause.pause()
+    pause.pause()
+    assert not gc.isenabled()
+    pause.resume()
+    assert not gc.isenabled()
+    pause.resume()
+    assert gc.isenabled()
+    pause.resume()  # one too many: no effect
+    assert gc.isenabled() and pause.depth == 0
+
+
+def test_a_collector_that_was_off_stays_off():
+    gc.disable()
+    pause = GcPause()
+    pause.pause()
+    pause.resume()
+    assert not gc.isenabled()
+
+
+class _Fn(GcPausedBundles):
+    pass
+
+
+def test_bundles_pause_and_resume_even_after_a_failed_bundle():
+    gc.enable()
+    a, b = _Fn(), _Fn()
+    a.start_bundle()
+    a.start_bundle()  # counted once per bundle, not per call
+    b.start_bundle()
+    assert paused.depth == 2 and not gc.isenabled()
+    a.finish_bundle()
+    assert not gc.isenabled()
+    b.teardown()  # b's bundle failed: teardown resumes
+    assert gc.isenabled() and paused.depth == 0
+    b.teardown()
+    assert paused.depth == 0
