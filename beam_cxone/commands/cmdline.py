@@ -294,7 +294,7 @@ def help_parser(prog: str, description: str, *, own: argparse.ArgumentParser | N
     """A parser for `--help` only: the command's own options, the runner, then the project's
     pipeline options by group. Beam's other options are accepted and named in the epilog."""
     parser = argparse.ArgumentParser(
-        prog=prog, description=description, formatter_class=_HelpFormatter,
+        prog=prog, usage=f"{prog} [OPTIONS]", description=description, formatter_class=_HelpFormatter,
         parents=[own] if own is not None else [], allow_abbrev=False,
         epilog="Beam's other pipeline options are accepted as well (e.g. --flink_master, "
                "--direct_num_workers, --direct_running_mode, --prism_location); an unknown option "
