@@ -6,9 +6,10 @@ Cells, each run on every seed of SEEDS (README "What runs where" shows the matri
 - `prism-streaming`: the streaming job (`python -m beam_cxone`, Prism) reading the trace from the
   real Kafka and writing the real Cassandra;
 - `fnapi-batch`, `fnapi-multiprocess-batch` (`--direct_num_workers=2`,
-  `--direct_running_mode=multi_processing`), `prism-batch`: both backfill graphs in one pipeline, the
-  files read straight into BatchAnalytics (`--no_resume`, a Kafka range, `--bounded`) and the resumable
-  file backfill through its checkpoint (`backfill`'s default), each into the JSON Lines export;
+  `--direct_running_mode=multi_processing`), `prism-batch`: the three backfill graphs in one pipeline,
+  each into the JSON Lines export: the resumable file backfill through its checkpoint (`backfill`'s
+  default), the file read straight into BatchAnalytics, and a bounded Kafka range (the trace
+  published once per seed) into BatchAnalytics;
 - `direct-teststream`: the streaming graph on the BundleBasedDirectRunner, the trace as a TestStream
   (tests/pipeline/harness.py), the watermark held until every record is in, then stepped on;
 - `flink-batch`, `flink-streaming`: only where Beam's Flink job-server jar is on this machine. There
@@ -29,6 +30,7 @@ import dataclasses
 import json
 import os
 import time
+import uuid
 import zlib
 from pathlib import Path
 
@@ -40,13 +42,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from beam_cxone.config import AnalyticsConfig
 from beam_cxone.generator import GeneratorConfig
 from beam_cxone.generator import generate
-from beam_cxone.io.files import ReadJsonLines
-from beam_cxone.pipelines.analytics import build_analytics
+from beam_cxone.io.kafka import create_topic
+from beam_cxone.io.kafka.config import KafkaReadConfig
 from beam_cxone.pipelines.file_backfill import FileBackfillPlan
-from beam_cxone.pipelines.file_backfill import ReadParsedAndAnalyse
 from beam_cxone.pipelines.file_backfill import list_input_files
 from beam_cxone.pipelines.jobs import SinkConfig
-from beam_cxone.pipelines.jobs import write_results
+from beam_cxone.pipelines.jobs import build_backfill
 from beam_cxone.runners.profiles import flink_job_server_jar
 from beam_cxone.runners.profiles import prism_binary
 from beam_cxone.tables import TABLES
@@ -108,6 +109,18 @@ if FLINK_JAR is not None:  # no cell at all otherwise: a skip would fire on ever
     STREAMING_CELLS["flink-streaming"] = ["--runner=FlinkRunner", f"--flink_job_server_jar={FLINK_JAR}"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _stop_prism_job_server():
+    """The in-process PrismRunner (prism-batch) keeps its job server, a Prism process, for later
+    pipelines until this process exits: stop it once this module's pipelines are done."""
+    yield
+    from apache_beam.runners.portability.prism_runner import PrismRunner
+
+    server = PrismRunner.shared_handle.acquire(lambda: None)  # the running one, or None
+    if server is not None:
+        server.stop()
+
+
 # ----- the trace -------------------------------------------------------------------------------------
 
 
@@ -119,7 +132,11 @@ class Trace:
 
     def values(self) -> list[bytes]:
         """What a batch reads, in source order: nothing is late in a batch."""
-        return [v for _, v in self.records] + [v for _, v in self.late]
+        return [v for _, v in self.sends()]
+
+    def sends(self) -> list[tuple[int, bytes]]:
+        """(partition, value) in the order they are published."""
+        return self.records + self.late
 
 
 def _partition(key: bytes | None, n: int) -> int:
@@ -193,44 +210,32 @@ def read_export(directory: Path) -> dict[str, list[str]]:
 # ----- batch: both backfill graphs, one pipeline per runner and seed ------------------------------------
 
 
-class _DirectBackfill(beam.PTransform):
-    """Files straight into BatchAnalytics, then the JSON Lines export."""
+class _Backfill(beam.PTransform):
+    """`build_backfill` of a file plan (the checkpointed backfill), a file pattern or a Kafka range
+    (both straight into BatchAnalytics), into the JSON Lines export."""
 
-    def __init__(self, pattern: str, output_dir: str):
+    def __init__(self, output_dir: str, **source):
         super().__init__()
-        self._pattern, self._output_dir = pattern, output_dir
+        self._output_dir, self._source = output_dir, source
 
     def expand(self, pbegin):
-        results = build_analytics(pbegin | "ReadFiles" >> ReadJsonLines(self._pattern),
-                                  AnalyticsConfig(), streaming=False)
-        write_results(results, SinkConfig("jsonl", output_dir=self._output_dir))
+        build_backfill(pbegin.pipeline, AnalyticsConfig(), SinkConfig("jsonl", output_dir=self._output_dir),
+                       **self._source)
         return pbegin.pipeline | "Done" >> beam.Create([])
 
 
-class _ResumableBackfill(beam.PTransform):
-    """The file backfill through its checkpoint (each file parsed and saved, then the tables)."""
-
-    def __init__(self, plan: FileBackfillPlan, output_dir: str):
-        super().__init__()
-        self._plan, self._output_dir = plan, output_dir
-
-    def expand(self, pbegin):
-        results = pbegin | "ReadParsedAndAnalyse" >> ReadParsedAndAnalyse(self._plan, AnalyticsConfig())
-        write_results(results, SinkConfig("jsonl", output_dir=self._output_dir))
-        return pbegin.pipeline | "Done" >> beam.Create([])
+GRAPHS = ("resumable", "files", "kafka")
 
 
-def run_batch(options: list[str], traces: list[Trace], tmp_path: Path) -> dict[tuple[int, str], dict]:
-    """Every trace through both backfill graphs in one pipeline: (seed, graph) -> the export's
-    tables."""
+def run_batch(options: list[str], trace: Trace, kafka: KafkaReadConfig, tmp_path: Path) -> dict[str, dict]:
+    """The trace through the three backfill graphs in one pipeline: graph -> the export's tables."""
+    path = trace_file(trace, tmp_path)
+    plan = FileBackfillPlan(tuple(list_input_files(path)), str(tmp_path / "checkpoint"))
     with beam.Pipeline(options=PipelineOptions(options)) as p:
-        for trace in traces:
-            path, directory = trace_file(trace, tmp_path), tmp_path / str(trace.seed)
-            plan = FileBackfillPlan(tuple(list_input_files(path)), str(directory / "checkpoint"))
-            _ = p | f"Direct{trace.seed}" >> _DirectBackfill(path, str(directory / "direct"))
-            _ = p | f"Resumable{trace.seed}" >> _ResumableBackfill(plan, str(directory / "resumable"))
-    return {(trace.seed, graph): read_export(tmp_path / str(trace.seed) / graph)
-            for trace in traces for graph in ("direct", "resumable")}
+        _ = p | "Resumable" >> _Backfill(str(tmp_path / "resumable"), plan=plan)
+        _ = p | "Files" >> _Backfill(str(tmp_path / "files"), input_pattern=path)
+        _ = p | "Kafka" >> _Backfill(str(tmp_path / "kafka"), kafka=kafka)
+    return {graph: read_export(tmp_path / graph) for graph in GRAPHS}
 
 
 def trace_file(trace: Trace, tmp_path: Path) -> str:
@@ -248,18 +253,35 @@ def batch_raws(trace: Trace, path: str) -> list[Raw]:
     return [Raw(v, f"{path}:{n}", mtime_ms, (path, n)) for n, v in enumerate(trace.values(), start=1)]
 
 
+@pytest.fixture(scope="module")
+def kafka_topics(kafka_bootstrap) -> tuple[str, dict[int, str]]:
+    """The broker, and seed -> a topic holding its trace (a bounded read flags nothing late)."""
+    topics = {}
+    for seed in SEEDS:
+        topic = topics[seed] = f"conformance-range-{uuid.uuid4().hex[:10]}"
+        create_topic(kafka_bootstrap, topic, PARTITIONS)
+        publish(kafka_bootstrap, topic, by_partition=conformance_trace(seed).sends(),
+                timestamp_ms=KAFKA_TIMESTAMP_MS)
+    return kafka_bootstrap, topics
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("cell", sorted(BATCH_CELLS))
-def test_batch(cell, seed, tmp_path):
-    """Both backfill graphs in one pipeline; each export is checked, and any that differ are
-    reported together."""
+def test_batch(cell, seed, kafka_topics, tmp_path):
+    """The three backfill graphs in one pipeline; every export is checked, and any that differ
+    are reported together."""
     trace = conformance_trace(seed)
-    got = run_batch(BATCH_CELLS[cell], [trace], tmp_path)
-    want = expected(batch_raws(trace, trace_file(trace, tmp_path)))
+    bootstrap, topics = kafka_topics
+    got = run_batch(BATCH_CELLS[cell], trace, KafkaReadConfig(bootstrap, topics[seed], bounded=True),
+                    tmp_path)
+    from_file = expected(batch_raws(trace, trace_file(trace, tmp_path)))
+    raws, _ = kafka_raws(trace, topics[seed])
+    want = {"resumable": from_file, "files": from_file,
+            "kafka": expected([dataclasses.replace(r, late=False) for r in raws])}
     failures = []
-    for graph in ("direct", "resumable"):
+    for graph in GRAPHS:
         try:
-            assert_tables(got[(seed, graph)], want, f"{cell}/{graph}/seed {seed}")
+            assert_tables(got[graph], want[graph], f"{cell}/{graph}/seed {seed}")
         except AssertionError as err:
             failures.append(str(err).splitlines()[0])
     assert not failures, "\n".join(failures)
@@ -298,7 +320,7 @@ def test_direct_teststream(seed):
 def kafka_raws(trace: Trace, topic: str) -> tuple[list[Raw], list[tuple[int, bytes]]]:
     """The records as the read will see them (source topic/partition/offset, the late ones flagged),
     and the (partition, value) sends in order, the advance records last."""
-    sends = trace.records + trace.late
+    sends = trace.sends()
     offsets = [0] * PARTITIONS
     raws = []
     late_from = len(trace.records)
