@@ -1,9 +1,11 @@
 """Runs `build_analytics` on a TestStream (streaming) or a Create (batch) and reads back the rows.
 
 Rows leave the pipeline as files (tests/support/versions.py), so a test body runs on any runner
-whose workers share this machine's file system. The streaming runner is BundleBasedDirectRunner
-unless BEAM_CXONE_TEST_RUNNER says otherwise: `fnapi` (the FnApiRunner) or `prism` (Prism, the
-binary stack/prism.sh builds); e.g. `BEAM_CXONE_TEST_RUNNER=prism pytest tests/pipeline`.
+whose workers share this machine's file system. Streaming runs on the BundleBasedDirectRunner or on
+Prism (the binary stack/prism.sh builds): test_streaming_rules.py runs every test on both (Prism in
+the integration tier, tests/pipeline/conftest.py); elsewhere BEAM_CXONE_TEST_RUNNER=prism picks
+Prism, e.g. `BEAM_CXONE_TEST_RUNNER=prism pytest tests/pipeline/test_stream_equals_batch.py`.
+Batch runs on the FnApiRunner and the BundleBasedDirectRunner, and on Prism (integration tier).
 
 Tests describe what arrives as a *script*: records (dicts built by the helpers below, or raw bytes)
 and watermark steps, in arrival order. Every record gets its arrival number as its source order, so
@@ -51,7 +53,10 @@ SOURCE_TIME_MS = T0 + 3_600_000
 
 FN_API = ["--runner=apache_beam.runners.portability.fn_api_runner.FnApiRunner"]
 BUNDLE_BATCH = ["--runner=BundleBasedDirectRunner"]
-TEST_RUNNER = os.environ.get("BEAM_CXONE_TEST_RUNNER", "direct")
+STREAMING_RUNNERS = ("direct", "prism")
+# The runner of `run_stream` and `streaming_options()`: BEAM_CXONE_TEST_RUNNER, else the DirectRunner;
+# tests/pipeline/conftest.py sets it per test where a file runs on every streaming runner.
+_RUNNER = {"streaming": os.environ.get("BEAM_CXONE_TEST_RUNNER", "direct")}
 
 
 def prism_options() -> list[str]:
@@ -59,21 +64,25 @@ def prism_options() -> list[str]:
     return ["--runner=PrismRunner", f"--prism_location={prism_binary()}"]
 
 
-def _streaming_options(runner: str) -> list[str]:
-    if runner == "direct":
-        return ["--runner=BundleBasedDirectRunner", "--streaming"]
-    if runner == "fnapi":
-        return [*FN_API, "--streaming"]
-    if runner == "prism":
+def streaming_runner() -> str:
+    return _RUNNER["streaming"]
+
+
+def use_streaming_runner(name: str) -> None:
+    """The FnApiRunner has no TestStream (NotImplementedError: beam:transform:teststream:v1): the
+    streaming tests run on the DirectRunner or Prism, the batch ones on both and the FnApiRunner."""
+    if name not in STREAMING_RUNNERS:
+        raise ValueError(f"the streaming tests run on {' or '.join(STREAMING_RUNNERS)}, not {name!r}")
+    _RUNNER["streaming"] = name
+
+
+def streaming_options() -> list[str]:
+    if streaming_runner() == "prism":
         return [*prism_options(), "--streaming"]
-    raise ValueError(f"BEAM_CXONE_TEST_RUNNER must be direct, fnapi or prism, got {runner!r}")
+    return ["--runner=BundleBasedDirectRunner", "--streaming"]
 
 
-STREAMING = _streaming_options(TEST_RUNNER)
-# The batch tests' runners: both in-process ones, and Prism when the tests are asked to run there.
-BATCH_RUNNERS = {"fnapi": FN_API, "bundle": BUNDLE_BATCH}
-if TEST_RUNNER == "prism":
-    BATCH_RUNNERS["prism"] = prism_options()
+use_streaming_runner(streaming_runner())  # an unknown BEAM_CXONE_TEST_RUNNER fails at once
 
 # Columns stamped from the wall clock (or a hash of the rest), left out of row comparisons.
 STAMPS = {
@@ -262,14 +271,32 @@ def drain_point(script: list[Step], cfg: AnalyticsConfig) -> int:
 
 @dataclasses.dataclass
 class Run:
-    """Every row version each table received, in the order the sink saw them."""
+    """What each table's sink received: its bundles in the order they finished, each a list of
+    rows in arrival order (tests/support/versions.py)."""
 
-    versions: dict[str, list[dict]]
+    bundles: dict[str, list[list[dict]]]
+
+    @property
+    def versions(self) -> dict[str, list[dict]]:
+        """Every row version each table received, in the order the sink saw them."""
+        return {table: [row for bundle in bundles for row in bundle]
+                for table, bundles in self.bundles.items()}
+
+    def upserts(self, table: str) -> list[dict]:
+        """The rows as the Cassandra writer applies them: per bundle (one flush), the last version
+        of each primary key; flushes in order."""
+        out = []
+        for bundle in self.bundles[table]:
+            last: dict[tuple, dict] = {}
+            for row in bundle:
+                last[TABLES[table].key_of(_hashable(row))] = row
+            out += last.values()
+        return out
 
     def final(self, table: str) -> list[dict]:
         """The rows Cassandra would hold: last version per primary key, comparable columns only."""
         last: dict[tuple, dict] = {}
-        for row in self.versions[table]:
+        for row in self.upserts(table):
             last[TABLES[table].key_of(_hashable(row))] = row
         return sorted_rows(comparable(table, row) for row in last.values())
 
@@ -277,17 +304,17 @@ class Run:
         return {table: self.final(table) for table in ROW_TABLES}
 
     def assert_versions_only_grow(self) -> None:
-        """Later versions of a row never go back (an upsert of an older version would lose data):
+        """What Cassandra holds never goes back (an upsert of an older version would lose data):
         a volume's counts only grow (accumulating panes), a profile's update only gets newer."""
         volumes: dict[tuple, tuple] = {}
-        for row in self.versions["interaction_volumes"]:
+        for row in self.upserts("interaction_volumes"):
             key = TABLES["interaction_volumes"].key_of(row)
             counts = (row["interactions"], row["events"])
             before = volumes.get(key, (0, 0))
             assert counts[0] >= before[0] and counts[1] >= before[1], (key, before, counts)
             volumes[key] = counts
         profiles: dict[str, int] = {}
-        for row in self.versions["customer_profiles"]:
+        for row in self.upserts("customer_profiles"):
             before = profiles.get(row["customer_id"])
             assert before is None or row["updated_at"] >= before, row
             profiles[row["customer_id"]] = row["updated_at"]
@@ -349,7 +376,7 @@ def run_stream(
     watermark jumps there at once. Both must give the same rows.
     """
     stream = make_stream(script, drain_to_ms=drain_point(script, cfg) if drain else None)
-    return run_graph(STREAMING, stream, cfg, streaming=True)
+    return run_graph(streaming_options(), stream, cfg, streaming=True)
 
 
 def run_batch(

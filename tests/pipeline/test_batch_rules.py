@@ -1,5 +1,6 @@
 """Tier 3: the batch path (streaming=False) on the scenarios of the streaming rules and on the
-worked example of the spec, on the FnApiRunner and the BundleBasedDirectRunner.
+worked example of the spec, on the FnApiRunner and the BundleBasedDirectRunner, and the scenarios on
+Prism too (integration tier).
 
 Batch has no watermark: the scripts' watermark steps are ignored, records flagged late stay dead
 letters, and "first seen" is the first copy in source order (the arrival number of the script).
@@ -15,10 +16,10 @@ import pytest
 
 from beam_cxone.config import AnalyticsConfig
 from beam_cxone.io.files import ReadJsonLines
-from tests.pipeline.harness import BATCH_RUNNERS
 from tests.pipeline.harness import BUNDLE_BATCH
 from tests.pipeline.harness import FN_API
 from tests.pipeline.harness import Run
+from tests.pipeline.harness import prism_options
 from tests.pipeline.harness import raw_records
 from tests.pipeline.harness import reference_rows
 from tests.pipeline.harness import run_batch
@@ -36,7 +37,11 @@ from tests.reference import reference
 EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "worked_example")
 TRACE_SMALL = os.path.normpath(os.path.join(EXAMPLE, "trace_small.jsonl"))
 EXPECTED_SMALL = os.path.normpath(os.path.join(EXAMPLE, "expected_small"))
-RUNNERS = pytest.mark.parametrize("options", list(BATCH_RUNNERS.values()), ids=list(BATCH_RUNNERS))
+RUNNERS = pytest.mark.parametrize("options", [
+    pytest.param(FN_API, id="fnapi"),
+    pytest.param(BUNDLE_BATCH, id="bundle"),
+    pytest.param(prism_options(), id="prism", marks=pytest.mark.integration),  # needs the binary
+])
 
 
 def dead_triples(run: Run) -> list[tuple[int, str, str]]:

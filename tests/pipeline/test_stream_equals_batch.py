@@ -26,11 +26,11 @@ from beam_cxone.records import Interaction
 from beam_cxone.records import RawRecord
 from tests.pipeline.harness import DRAIN_STEP_S
 from tests.pipeline.harness import SOURCE_TIME_MS
-from tests.pipeline.harness import STREAMING
 from tests.pipeline.harness import reference_rows
 from tests.pipeline.harness import run_batch
 from tests.pipeline.harness import run_graph
 from tests.pipeline.harness import sorted_rows
+from tests.pipeline.harness import streaming_options
 from tests.reference import raw_lines
 
 CFG = AnalyticsConfig()
@@ -104,7 +104,7 @@ def test_a_shuffled_stream_equals_batch_and_the_reference(seed: int):
     raws = generated(seed, count=1500)
     stream, behind = shuffled_stream(raws, seed)
     assert behind > 100  # the disorder really reaches behind the watermark
-    streamed = run_graph(STREAMING, stream, CFG, streaming=True)
+    streamed = run_graph(streaming_options(), stream, CFG, streaming=True)
     streamed.assert_versions_only_grow()
     batch = run_batch(raws)
     expected = reference_rows(raws)
@@ -121,7 +121,7 @@ def test_the_worked_example_on_a_shuffled_stream():
     with open(TRACE_SMALL, "rb") as f:
         raws = raw_lines(f.read().split(b"\n"))
     stream, _ = shuffled_stream(raws, seed=5)
-    run = run_graph(STREAMING, stream, CFG, streaming=True)
+    run = run_graph(streaming_options(), stream, CFG, streaming=True)
     for table in ("interaction_volumes", "customer_profiles", "pattern_alerts"):
         with open(os.path.join(EXPECTED_SMALL, f"{table}.jsonl"), encoding="utf-8") as f:
             want = sorted_rows(json.loads(line) for line in f if line.strip())

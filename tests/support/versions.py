@@ -4,12 +4,13 @@ Any runner whose workers share this machine's file system (DirectRunner, the FnA
 several processes, Prism with LOOPBACK or PROCESS workers) writes the same files, so one test body
 runs on all of them: nothing is kept in a module of the test process.
 
-The order of the versions is the order in which the sink saw them, as a Cassandra client would
-write them: each line carries the sink's clock (`time.time_ns()`, one clock for every process of
-the machine) and a counter of its writer, and the reader sorts on them. A later version of one
-primary key is always produced after the earlier one was written (a key's versions come out of one
-stateful step or one window's panes, in order), so the sort gives the upsert order Cassandra's
-last-write-wins would apply.
+Each bundle the sink sees becomes one file, its rows in arrival order, written when the bundle
+finishes and named after the sink's clock at that moment (`time.time_ns()`, one clock for every
+process of the machine). That is how the Cassandra writer (io/cassandra_write.py) applies rows: a
+flush per bundle, where the rows of one primary key collapse to the last to arrive, and a later
+flush wins. A later version of one key is produced after the bundle of the earlier one finished
+(a key's versions come out of one keyed step, whose bundles run one after the other), so sorting
+the files on their names gives the order of the flushes.
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ __all__ = ["WriteVersions", "read_versions"]
 
 
 class _WriteVersionsFn(beam.DoFn):
-    """One file per bundle: `<directory>/<table>/<uuid>.jsonl`, written when the bundle finishes."""
+    """One file per bundle: `<directory>/<table>/<finish ns>-<uuid>.jsonl`."""
 
     def __init__(self, directory: str, table: str):
         self._directory = os.path.join(directory, table)
         self._lines: list[str] = []
-        self._n = 0
 
     def setup(self):
         os.makedirs(self._directory, exist_ok=True)
@@ -40,13 +40,12 @@ class _WriteVersionsFn(beam.DoFn):
         self._lines = []
 
     def process(self, row):
-        self._n += 1
-        self._lines.append(json.dumps({"at": time.time_ns(), "n": self._n, "row": row}))
+        self._lines.append(json.dumps(row))
 
     def finish_bundle(self):
         if not self._lines:
             return
-        path = os.path.join(self._directory, f"{uuid.uuid4().hex}.jsonl")
+        path = os.path.join(self._directory, f"{time.time_ns():020d}-{uuid.uuid4().hex}.jsonl")
         with open(path + ".tmp", "w", encoding="utf-8") as f:
             f.write("\n".join(self._lines) + "\n")
         os.replace(path + ".tmp", path)  # a file is whole or absent
@@ -64,12 +63,11 @@ class WriteVersions(beam.PTransform):
         return pcoll | beam.ParDo(_WriteVersionsFn(self._directory, self._table))
 
 
-def read_versions(directory: str, table: str) -> list[dict]:
-    """The rows `WriteVersions` wrote for `table`, in the order the sink saw them (JSON values:
-    tuples come back as lists)."""
-    stamped = []
-    for path in glob.glob(os.path.join(directory, table, "*.jsonl")):
+def read_versions(directory: str, table: str) -> list[list[dict]]:
+    """The bundles `WriteVersions` wrote for `table`, in the order they finished, each a list of
+    rows in arrival order (JSON values: tuples come back as lists)."""
+    bundles = []
+    for path in sorted(glob.glob(os.path.join(directory, table, "*.jsonl"))):
         with open(path, encoding="utf-8") as f:
-            stamped += [json.loads(line) for line in f if line.strip()]
-    stamped.sort(key=lambda s: (s["at"], s["n"]))
-    return [s["row"] for s in stamped]
+            bundles.append([json.loads(line) for line in f if line.strip()])
+    return bundles
