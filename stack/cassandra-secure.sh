@@ -12,6 +12,8 @@
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=secure-lib.sh
 source "$STACK_DIR/secure-lib.sh"
+# shellcheck source=cassandra-node.sh
+source "$STACK_DIR/cassandra-node.sh"
 
 NAME=cassandra-secure
 HERE="$STACK_DIR/cassandra"
@@ -26,11 +28,6 @@ PYTHON="${PYTHON:-$REPO_DIR/.venv/bin/python}"
 HEAP="${CASSANDRA_SECURE_HEAP:-768M}"
 START_TIMEOUT="${CASSANDRA_START_TIMEOUT:-180}"
 RUN_DIR="$SECURE_DIR"  # pid file .stack/secure/cassandra-secure.pid
-
-render() {  # the shared node's templates, placeholders filled for this node's folder
-  sed -e "s|@CASSANDRA_DIR@|$CASS_DIR|g" -e "s|@LIB_DIR@|$LIB_DIR|g" \
-      -e "s|@CONF_DIR@|$CONF_DIR|g" -e "s|@HEAP@|$HEAP|g" "$1"
-}
 
 write_config() {
   local yaml="$CONF_DIR/cassandra.yaml"
@@ -63,8 +60,6 @@ client_encryption_options:
 EOF
   chmod 600 "$yaml"
 }
-
-log_ready() { grep -qE 'Startup complete|Starting listening for CQL clients' "$SYSTEM_LOG" 2>/dev/null; }
 
 # A CQL round trip as the client role over TLS; on the first start, the role is created first (as the
 # built-in superuser, whose default password is then replaced). Credentials come from the environment.
@@ -135,10 +130,8 @@ start() {
     return 0
   fi
   rm -f "$(pidfile "$NAME")"
-  local port
-  for port in "$SECURE_CASSANDRA_PORT" "$SECURE_CASSANDRA_STORAGE_PORT" "$SECURE_CASSANDRA_SSL_STORAGE_PORT"; do
-    if port_open "$port"; then log "port $port is already in use by another process; not starting $NAME"; return 1; fi
-  done
+  require_free_ports "$NAME" "stop it, or set SECURE_CASSANDRA_PORT, SECURE_CASSANDRA_STORAGE_PORT, SECURE_CASSANDRA_SSL_STORAGE_PORT" \
+    "$SECURE_CASSANDRA_PORT" "$SECURE_CASSANDRA_STORAGE_PORT" "$SECURE_CASSANDRA_SSL_STORAGE_PORT"
   [[ -x "$JAVA" ]] || { log "no java at $JAVA"; return 1; }
   [[ -x "$PYTHON" ]] || { log "no python at $PYTHON (needed for the readiness check)"; return 1; }
   bash "$STACK_DIR/cassandra.sh" fetch
@@ -146,25 +139,9 @@ start() {
   secure_env
   mkdir -p "$CONF_DIR" "$LOG_DIR" "$CASS_DIR"/{data,commitlog,saved_caches,hints,cdc_raw,triggers,tmp}
   write_config
-  cp "$HERE/logback.xml" "$CONF_DIR/logback.xml"
-  local -a jvm_opts
-  mapfile -t jvm_opts < <(render "$HERE/jvm.options" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' | grep -vE '^(#|$)')
   # The built-in superuser at once, not after the default 10 s.
-  jvm_opts+=("-Dcassandra.superuser_setup_delay_ms=0")
-  [[ -f "$SYSTEM_LOG" ]] && mv -f "$SYSTEM_LOG" "$SYSTEM_LOG.prev"
-
-  log "starting $NAME $CASSANDRA_VERSION (heap $HEAP, logs in $LOG_DIR)"
-  local t0=$SECONDS
-  nohup "$JAVA" "${jvm_opts[@]}" -cp "$LIB_DIR/*" org.apache.cassandra.service.CassandraDaemon \
-    >"$CONSOLE_LOG" 2>&1 </dev/null &
-  local pid=$!
-  echo "$pid" > "$(pidfile "$NAME")"
-  if ! WAIT_PID=$pid wait_until "$NAME" "$START_TIMEOUT" "$SYSTEM_LOG" ready; then
-    log "console output ($CONSOLE_LOG):"; tail -n 20 "$CONSOLE_LOG" >&2 || true
-    stop_pid "$NAME" 10 || true
-    return 1
-  fi
-  log "$NAME up: TLS + password on 127.0.0.1:$SECURE_CASSANDRA_PORT, pid $pid, $((SECONDS - t0))s; client settings in $CLIENT_ENV"
+  launch_node "-Dcassandra.superuser_setup_delay_ms=0" || return 1
+  log "$NAME up: TLS + password on 127.0.0.1:$SECURE_CASSANDRA_PORT, pid $NODE_PID, ${NODE_START_S}s; client settings in $CLIENT_ENV"
 }
 
 status() {

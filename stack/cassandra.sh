@@ -9,6 +9,8 @@
 # Data, logs and the generated conf live in $RUN_DIR/cassandra; delete that folder to start empty.
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=cassandra-node.sh
+source "$STACK_DIR/cassandra-node.sh"
 
 NAME=cassandra
 NATIVE_PORT=9042
@@ -48,15 +50,6 @@ fetch() {
   log "$NAME: $(find "$LIB_DIR" -maxdepth 1 -name '*.jar' | wc -l) jars, $(du -sh "$LIB_DIR" | cut -f1)"
 }
 
-render() {  # render TEMPLATE: substitute the placeholders of the committed templates
-  sed -e "s|@CASSANDRA_DIR@|$CASS_DIR|g" -e "s|@LIB_DIR@|$LIB_DIR|g" \
-      -e "s|@CONF_DIR@|$CONF_DIR|g" -e "s|@HEAP@|$HEAP|g" "$1"
-}
-
-log_ready() {  # the node announced itself; "Startup complete" comes after the CQL listener
-  grep -qE 'Startup complete|Starting listening for CQL clients' "$SYSTEM_LOG" 2>/dev/null
-}
-
 cql_ok() {  # a real CQL round trip through the project's driver
   "$PYTHON" - "$NATIVE_PORT" <<'PY'
 import sys
@@ -86,24 +79,8 @@ start() {
 
   mkdir -p "$CONF_DIR" "$LOG_DIR" "$CASS_DIR"/{data,commitlog,saved_caches,hints,cdc_raw,triggers,tmp}
   render "$HERE/cassandra.yaml" > "$CONF_DIR/cassandra.yaml"
-  cp "$HERE/logback.xml" "$CONF_DIR/logback.xml"
-  local -a jvm_opts
-  mapfile -t jvm_opts < <(render "$HERE/jvm.options" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' | grep -vE '^(#|$)')
-  # Start-up markers of an earlier run must not count as this run's readiness.
-  [[ -f "$SYSTEM_LOG" ]] && mv -f "$SYSTEM_LOG" "$SYSTEM_LOG.prev"
-
-  log "starting $NAME $CASSANDRA_VERSION (heap $HEAP, logs in $LOG_DIR)"
-  local t0=$SECONDS
-  nohup "$JAVA" "${jvm_opts[@]}" -cp "$LIB_DIR/*" org.apache.cassandra.service.CassandraDaemon \
-    >"$CONSOLE_LOG" 2>&1 </dev/null &
-  local pid=$!
-  echo "$pid" > "$(pidfile "$NAME")"
-  if ! WAIT_PID=$pid wait_until "$NAME" "$START_TIMEOUT" "$SYSTEM_LOG" ready; then
-    log "console output ($CONSOLE_LOG):"; tail -n 20 "$CONSOLE_LOG" >&2 || true
-    stop_pid "$NAME" 10 || true
-    return 1
-  fi
-  log "$NAME up on 127.0.0.1:$NATIVE_PORT, pid $pid, $((SECONDS - t0))s, release $(cql_ok 2>/dev/null)"
+  launch_node || return 1
+  log "$NAME up on 127.0.0.1:$NATIVE_PORT, pid $NODE_PID, ${NODE_START_S}s, release $(cql_ok 2>/dev/null)"
 }
 
 stop() { stop_pid "$NAME" 60; }

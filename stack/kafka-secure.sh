@@ -106,10 +106,8 @@ PY
 start() {
   if is_running "$NAME"; then log "$NAME already running (pid $(cat "$(pidfile "$NAME")"))"; return 0; fi
   rm -f "$(pidfile "$NAME")"
-  local port
-  for port in "$SECURE_KAFKA_PORT" "$SECURE_KAFKA_CONTROLLER_PORT" "$SECURE_KAFKA_EXPIRED_PORT"; do
-    if port_open "$port"; then log "port $port is already in use by another process; not starting $NAME"; return 1; fi
-  done
+  require_free_ports "$NAME" "stop it, or set SECURE_KAFKA_PORT, SECURE_KAFKA_CONTROLLER_PORT, SECURE_KAFKA_EXPIRED_PORT" \
+    "$SECURE_KAFKA_PORT" "$SECURE_KAFKA_CONTROLLER_PORT" "$SECURE_KAFKA_EXPIRED_PORT"
   [[ -f "$KAFKA_LIBS/.complete" ]] || bash "$STACK_DIR/kafka.sh" fetch
   secure_setup
   secure_env
