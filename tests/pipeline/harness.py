@@ -319,6 +319,13 @@ class Run:
             assert before is None or row["updated_at"] >= before, row
             profiles[row["customer_id"]] = row["updated_at"]
 
+    def dead_triples(self) -> list[tuple[int, str, str]]:
+        """(source number, stage, reason) of every dead letter, sorted."""
+        return sorted(
+            (int(row["source"].split(":")[1]), row["stage"], row["reason"])
+            for row in self.versions["dead_letters"]
+        )
+
     def alert_ids(self) -> dict[str, str]:
         """callback_event_id -> alert_id of the final alerts."""
         return {

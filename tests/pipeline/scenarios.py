@@ -26,6 +26,8 @@ from tests.pipeline.harness import callback
 from tests.pipeline.harness import failure
 from tests.pipeline.harness import interaction
 from tests.pipeline.harness import profile
+from tests.pipeline.harness import raw_records
+from tests.pipeline.harness import reference_rows
 from tests.pipeline.harness import sorted_rows
 from tests.pipeline.harness import success
 from tests.pipeline.harness import update
@@ -40,6 +42,15 @@ class Scenario:
     # (source number, stage, reason) of every dead letter, by hand
     dead: tuple[tuple[int, str, str], ...] = ()
     cfg: AnalyticsConfig = AnalyticsConfig()
+
+    def reference(self) -> dict[str, list[dict]]:
+        """tests/reference.py's rows for the script's records under the scenario's settings."""
+        return reference_rows(
+            raw_records(self.script),
+            window_ms=self.cfg.window_size_s * 1000,
+            failure_count=self.cfg.failure_count,
+            within_ms=round(self.cfg.pattern_within_s * 1000),
+        )
 
 
 def rows(**tables: list[dict]) -> dict[str, list[dict]]:

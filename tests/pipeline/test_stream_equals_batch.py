@@ -8,8 +8,6 @@ identical, and equal to tests/reference.py's. The worked example of the spec run
 
 from __future__ import annotations
 
-import json
-import os
 import random
 
 import apache_beam as beam
@@ -24,23 +22,18 @@ from beam_cxone.records import CustomerUpdate
 from beam_cxone.records import DeadLetter
 from beam_cxone.records import Interaction
 from beam_cxone.records import RawRecord
+from tests.pipeline import worked_example
 from tests.pipeline.harness import DRAIN_STEP_S
 from tests.pipeline.harness import SOURCE_TIME_MS
 from tests.pipeline.harness import reference_rows
 from tests.pipeline.harness import run_batch
 from tests.pipeline.harness import run_graph
-from tests.pipeline.harness import sorted_rows
 from tests.pipeline.harness import streaming_options
-from tests.reference import raw_lines
 
 CFG = AnalyticsConfig()
 JITTER_MS = 8_000  # how far (event time) a record may move in the arrival order
 WATERMARK_LAG_MS = 2_000  # watermark = newest event time seen - this
 WATERMARK_STEP_MS = 5_000  # the watermark moves in steps of at least this (fewer steps: faster)
-# The worked example lives in the repository (tests/data/worked_example/README.md): it always runs.
-EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "worked_example")
-TRACE_SMALL = os.path.normpath(os.path.join(EXAMPLE, "trace_small.jsonl"))
-EXPECTED_SMALL = os.path.normpath(os.path.join(EXAMPLE, "expected_small"))
 
 
 def event_ms(raw: RawRecord) -> int | None:
@@ -118,19 +111,5 @@ def test_a_shuffled_stream_equals_batch_and_the_reference(seed: int):
 
 
 def test_the_worked_example_on_a_shuffled_stream():
-    with open(TRACE_SMALL, "rb") as f:
-        raws = raw_lines(f.read().split(b"\n"))
-    stream, _ = shuffled_stream(raws, seed=5)
-    run = run_graph(streaming_options(), stream, CFG, streaming=True)
-    for table in ("interaction_volumes", "customer_profiles", "pattern_alerts"):
-        with open(os.path.join(EXPECTED_SMALL, f"{table}.jsonl"), encoding="utf-8") as f:
-            want = sorted_rows(json.loads(line) for line in f if line.strip())
-        columns = set(want[0])
-        got = sorted_rows(
-            {k: v for k, v in row.items() if k in columns} for row in run.final(table)
-        )
-        assert got == want, table
-    with open(os.path.join(EXPECTED_SMALL, "counts.json"), encoding="utf-8") as f:
-        counts = json.load(f)
-    dead = run.versions["dead_letters"]
-    assert counts["distinct_dead_letter_payloads"] <= len(dead) <= counts["dead_letter_lines"]
+    stream, _ = shuffled_stream(worked_example.trace_records(), seed=5)
+    worked_example.check_run(run_graph(streaming_options(), stream, CFG, streaming=True))

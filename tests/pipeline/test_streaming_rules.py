@@ -20,7 +20,6 @@ import pytest
 from beam_cxone.config import AnalyticsConfig
 from tests.pipeline.harness import SOURCE_TIME_MS
 from tests.pipeline.harness import Late
-from tests.pipeline.harness import Run
 from tests.pipeline.harness import Watermark
 from tests.pipeline.harness import alert
 from tests.pipeline.harness import at
@@ -29,7 +28,6 @@ from tests.pipeline.harness import failure
 from tests.pipeline.harness import payload_of
 from tests.pipeline.harness import profile
 from tests.pipeline.harness import raw_records
-from tests.pipeline.harness import reference_rows
 from tests.pipeline.harness import run_stream
 from tests.pipeline.harness import streaming_runner
 from tests.pipeline.harness import update
@@ -48,27 +46,10 @@ from tests.reference import day
 from tests.reference import iso
 
 
-def reference_of(scenario: Scenario) -> dict[str, list[dict]]:
-    cfg = scenario.cfg
-    return reference_rows(
-        raw_records(scenario.script),
-        window_ms=cfg.window_size_s * 1000,
-        failure_count=cfg.failure_count,
-        within_ms=round(cfg.pattern_within_s * 1000),
-    )
-
-
-def dead_triples(run: Run) -> list[tuple[int, str, str]]:
-    return sorted(
-        (int(row["source"].split(":")[1]), row["stage"], row["reason"])
-        for row in run.versions["dead_letters"]
-    )
-
-
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_hand_expectations_agree_with_the_reference(scenario: Scenario):
     """No pipeline: the hand-written rows and tests/reference.py must say the same."""
-    ref = reference_of(scenario)
+    ref = scenario.reference()
     for table, rows in scenario.expected.items():
         assert ref[table] == rows, table
 
@@ -80,8 +61,8 @@ def test_rule_on_a_stream(scenario: Scenario, drain: bool):
     run.assert_versions_only_grow()
     for table, rows in scenario.expected.items():
         assert run.final(table) == rows, table
-    assert run.finals() == reference_of(scenario)
-    assert dead_triples(run) == sorted(scenario.dead)
+    assert run.finals() == scenario.reference()
+    assert run.dead_triples() == sorted(scenario.dead)
 
 
 def test_out_of_order_arrival_gives_the_in_order_rows():
