@@ -57,6 +57,7 @@ from tests.integration.streaming_support import job_args
 from tests.integration.streaming_support import table_rows
 from tests.integration.streaming_support import trace
 from tests.support.cxone_stub import CxoneStub
+from tests.support.tcp import tcp_server
 
 pytestmark = pytest.mark.integration
 
@@ -155,28 +156,13 @@ def expired_tls_endpoint(stack: SecuredStack) -> Iterator[int]:
     to the end of the handshake, where the client stops. The port it listens on is yielded."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(stack.tls_dir / "expired.pem"), str(stack.tls_dir / "server.key"))
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with contextlib.suppress(OSError), conn:
-                conn.settimeout(5)
-                context.wrap_socket(conn, server_side=True).close()  # the client refuses it
+    def handle(conn: socket.socket, stop: threading.Event) -> None:
+        conn.settimeout(5)
+        context.wrap_socket(conn, server_side=True).close()  # the client refuses it
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        server.close()
+    with tcp_server(handle) as port:
+        yield port
 
 
 @pytest.fixture

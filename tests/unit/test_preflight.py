@@ -15,6 +15,7 @@ from beam_cxone import preflight
 from beam_cxone.io.cassandra_write import CassandraConfig
 from beam_cxone.io.kafka.config import consumer_config_from_env
 from beam_cxone.secret_files import SecretFileError
+from tests.support.tcp import tcp_server
 
 KAFKA_ENV = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_PLAIN_USERNAME",
              "KAFKA_SASL_PLAIN_PASSWORD", "KAFKA_SSL_CAFILE", "KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE",
@@ -37,32 +38,17 @@ def free_port() -> int:
 def answering(reply: bytes | None, hold: bool = False) -> Iterator[int]:
     """A TCP server on a free port that reads what comes, sends `reply` (None: nothing) and closes
     (with `hold`, keeps the connection open and silent until the test ends)."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn, contextlib.suppress(OSError):
-                conn.settimeout(2)
-                conn.recv(4096)
-                if reply:
-                    conn.sendall(reply)
-                if hold:
-                    stop.wait(10)
+    def handle(conn: socket.socket, stop: threading.Event) -> None:
+        conn.settimeout(2)
+        conn.recv(4096)
+        if reply:
+            conn.sendall(reply)
+        if hold:
+            stop.wait(10)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        server.close()
+    with tcp_server(handle) as port:
+        yield port
 
 
 TLS_ALERT = b"\x15\x03\x03\x00\x02\x02\x50"  # what a Kafka TLS listener answers to plaintext
