@@ -19,7 +19,7 @@ promises to keep across versions), so a config always yields the same bytes, and
 yields a prefix of a larger one.
 
 A trace to a file: `python -m beam_cxone generate --count 100000 --seed 7 --output trace.jsonl.gz`
-(`beam_cxone.publish`, which also publishes to Kafka).
+(`beam_cxone.commands.generate`, which also publishes to Kafka).
 """
 
 from __future__ import annotations
