@@ -197,22 +197,45 @@ def parse_event_time(value: Any) -> int:
     if m is None:
         raise Rejected("validate", "bad_time")
     g = m.groups()
-    days = _epoch_day(g[0], g[1], g[2])
-    hour, minute, second = int(g[3]), int(g[4]), int(g[5])
-    if days is None or hour > 23 or minute > 59 or second > 59:
+    # The date, hour, minute and offset (the text without seconds and fraction) name the minute's
+    # start in UTC: computed once per distinct minute and offset, as times of a trace repeat them.
+    key = value[:16] + (g[7] or value[-6:])
+    base = _MINUTE_STARTS.get(key, _UNSEEN)
+    if base is _UNSEEN:
+        base = _minute_start(g)
+        if len(_MINUTE_STARTS) >= _MINUTE_STARTS_MAX:
+            _MINUTE_STARTS.clear()
+        _MINUTE_STARTS[key] = base
+    second = int(g[5])
+    if base is None or second > 59:
         raise Rejected("validate", "bad_time")
     frac = g[6]
+    ms = base + second * 1000 + (int(frac[:3].ljust(3, "0")) if frac else 0)
+    if not _MIN_MS <= ms <= _MAX_MS:
+        raise Rejected("validate", "bad_time")
+    return ms
+
+
+# key (the text's first 16 characters, then `Z`/`z` or its `+hh:mm` offset) -> the minute's start
+# in UTC ms, None for an invalid date, hour, minute or offset; bounded: cleared when full.
+_MINUTE_STARTS: dict[str, int | None] = {}
+_MINUTE_STARTS_MAX = 1 << 17
+_UNSEEN = object()
+
+
+def _minute_start(g: tuple) -> int | None:
+    """UTC epoch ms of the minute the RFC 3339 groups `g` name (offset applied), or None."""
+    days = _epoch_day(g[0], g[1], g[2])
+    hour, minute = int(g[3]), int(g[4])
+    if days is None or hour > 23 or minute > 59:
+        return None
     offset_min = 0
     if g[8]:
         off_h, off_m = int(g[9]), int(g[10])
         if off_h > 23 or off_m > 59:
-            raise Rejected("validate", "bad_time")
+            return None
         offset_min = (off_h * 60 + off_m) * (1 if g[8] == "+" else -1)
-    seconds = days * 86400 + hour * 3600 + minute * 60 + second
-    ms = (seconds - offset_min * 60) * 1000 + (int(frac[:3].ljust(3, "0")) if frac else 0)
-    if not _MIN_MS <= ms <= _MAX_MS:
-        raise Rejected("validate", "bad_time")
-    return ms
+    return (days * 86400 + hour * 3600 + minute * 60 - offset_min * 60) * 1000
 
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
