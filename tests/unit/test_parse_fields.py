@@ -80,3 +80,23 @@ def test_decode_object_equals_the_standard_library(text):
     want = json.loads(text)
     assert got == want
     assert [type(v) for v in got.values()] == [type(v) for v in want.values()]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2026-11-30T10:00:05.123Z", 1_796_032_805_123),
+    ("2026-11-30T10:00:59.9+01:00", 1_796_029_259_900),  # same first 16 characters, another offset
+    ("2026-11-30t10:00:00z", 1_796_032_800_000),
+    ("2026-11-30T10:00:60Z", "bad_time"),  # a cached minute does not excuse a bad second
+    ("2026-02-30T10:00:00Z", "bad_time"),
+    ("2026-11-30T10:00:00+24:00", "bad_time"),
+])
+def test_event_time_twice_gives_the_same(text, expected):
+    from beam_cxone.parse import parse_event_time
+
+    def once():
+        try:
+            return parse_event_time(text)
+        except Rejected as rejected:
+            return rejected.reason
+
+    assert once() == expected and once() == expected  # the second from the minute cache
