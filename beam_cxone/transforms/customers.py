@@ -103,12 +103,14 @@ class _CustomerTimelineFn(beam.DoFn):
     """Keyed by customer id; input: batches of `timeline.interaction_entry` / `update_entry` tuples.
 
     Main output: pattern_alerts rows; tag PROFILE_ROWS: customer_profiles rows, on every new greatest
-    update. State: one cell, 'timeline' (see `beam_cxone.transforms.timeline`). Timer: 'wake'
-    (watermark), at the earliest of: the first pending interaction is final; the pattern steps can no
-    longer match; the customer has been idle for the profile TTL of event time. One timer, not one per
-    purpose: Prism fires a key's timers of different families out of timestamp order, so every
-    deadline is checked in order at each wake-up. The timer is set again only when the deadline
-    moves earlier, so most elements cost one state read and one write, no timer.
+    update. State: one cell, 'timeline' (see `beam_cxone.transforms.timeline`). Timer family: 'wake'
+    (watermark), one timer per wake-up time on the grid (dynamic tag = the time: an interaction is
+    final, the steps' expiry) and one tagged 'gc' at the idle deadline. Every firing evaluates all that
+    is final at its own time, so the order in which a key's firings arrive changes nothing. Several
+    timers, not one moved along: a runner fires a key's due timers together, but a timer set while
+    firing only in a later bundle, so after a watermark jump (a backlog, a replay) one re-armed timer
+    cost one bundle per grid time of the customer, in a row. Most batches cost one state read, one
+    write, and a timer per new grid time.
     """
 
     TIMELINE = ReadModifyWriteStateSpec("timeline", TimelineCoder())
@@ -125,22 +127,23 @@ class _CustomerTimelineFn(beam.DoFn):
         customer_id, entries = element
         timeline = state.read() or Timeline()
         latest_row = None
-        due = None
+        wake_times = []
+        changed = False
         for entry in entries:
             row, duplicate = self._rules.add(timeline, customer_id, entry)
             if duplicate:
                 self._counters.duplicates.inc()
                 continue
+            changed = True
             latest_row = row or latest_row
-            entry_due = self._rules.due(entry, timeline, self._pace.step_ms)
-            due = entry_due if due is None else min(due, entry_due)
-        if due is None:
+            at = self._rules.wake_for(entry, self._pace.step_ms)
+            if at is not None:
+                wake_times.append(at)
+        if not changed:
             return
         if latest_row is not None:
             yield pvalue.TaggedOutput(PROFILE_ROWS, latest_row)
-        if timeline.wake_at is None or due < timeline.wake_at:
-            timeline.wake_at = due
-            wake.set(to_timestamp(due))
+        _set(wake, self._rules.schedule(timeline, wake_times))
         state.write(timeline)
 
     @on_timer(WAKE)
@@ -158,13 +161,17 @@ class _CustomerTimelineFn(beam.DoFn):
         for alert in _stamped(alerts):
             self._counters.alerts.inc()
             yield alert
-        timeline.wake_at = self._rules.next_wake(timeline, now_ms, step_ms)
-        if timeline.wake_at is not None:
-            wake.set(to_timestamp(timeline.wake_at))
+        _set(wake, self._rules.after_wake(timeline, now_ms, step_ms))
         if timeline.is_empty():
             state.clear()
         else:
             state.write(timeline)
+
+
+def _set(wake, timers: list[tuple[str, int]]) -> None:
+    """Sets (dynamic tag, event-time ms) timers of the 'wake' family."""
+    for tag, at_ms in timers:
+        wake.set(to_timestamp(at_ms), dynamic_timer_tag=tag)
 
 
 def _is_pattern_input(interaction: Interaction) -> bool:

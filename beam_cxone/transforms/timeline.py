@@ -13,7 +13,11 @@ What it holds (times are event-time ms):
   pending is a duplicate (duplicates are identical producer retries, and a copy of an event that is no
   longer pending is behind the watermark by more than the lateness, so the read made it a dead letter);
 - `steps`: the last `failure_count` final pattern steps `(t, event_id, outcome)`;
-- `wake_at`: when the one watermark timer is set; `gc_at`: when an idle customer is forgotten.
+- `wakes`: the times of the watermark timers set on the wake grid, one per time (dynamic tag = the
+  time): every pending interaction has its own, so when a watermark jumps (a backlog, a replay) all of a
+  customer's due wake-ups fire in ONE bundle instead of one bundle each, one after the other;
+- `gc_at`: when an idle customer is forgotten; `gc_timer_at`: when the timer tagged `gc` is set (it is
+  set again when it fires early, as later records moved `gc_at`).
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ __all__ = [
     "update_entry",
 ]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+GC_TAG = "gc"
 UPDATE = "u"
 INTERACTION = "i"
 
@@ -64,15 +69,18 @@ class Timeline:
     history: list = dataclasses.field(default_factory=list)
     pending: list = dataclasses.field(default_factory=list)
     steps: list = dataclasses.field(default_factory=list)
-    wake_at: int | None = None
+    wakes: list = dataclasses.field(default_factory=list)
     gc_at: int | None = None
+    gc_timer_at: int | None = None
 
     def is_empty(self) -> bool:
         return not (self.history or self.pending or self.steps) and self.gc_at is None
 
 
 class TimelineCoder(Coder):
-    """`Timeline` <-> bytes: a version tag and tuples of ints and strings (FastPrimitivesCoder)."""
+    """`Timeline` <-> bytes: a version tag and tuples of ints and strings (FastPrimitivesCoder).
+
+    Version 1 (one timer, `wake_at`) still decodes: its timer becomes the one wake-up on the grid."""
 
     def __init__(self):
         self._primitives = FastPrimitivesCoder()
@@ -83,16 +91,23 @@ class TimelineCoder(Coder):
             tuple(tuple(h) for h in value.history),
             tuple(tuple(p) for p in value.pending),
             tuple(tuple(s) for s in value.steps),
-            -1 if value.wake_at is None else value.wake_at,
-            -1 if value.gc_at is None else value.gc_at,
+            tuple(value.wakes),
+            _or_minus_one(value.gc_at),
+            _or_minus_one(value.gc_timer_at),
         ))
 
     def decode(self, encoded: bytes) -> Timeline:
-        version, history, pending, steps, wake_at, gc_at = self._primitives.decode(encoded)
-        if version != STATE_VERSION:
-            raise ValueError(f"customer timeline state version {version} is not {STATE_VERSION}")
-        return Timeline(list(history), list(pending), list(steps),
-                        None if wake_at < 0 else wake_at, None if gc_at < 0 else gc_at)
+        fields = self._primitives.decode(encoded)
+        version = fields[0]
+        if version == 1:
+            _, history, pending, steps, wake_at, gc_at = fields
+            wakes, gc_timer_at = ([] if wake_at < 0 else [wake_at]), -1
+        elif version == STATE_VERSION:
+            _, history, pending, steps, wakes, gc_at, gc_timer_at = fields
+        else:
+            raise ValueError(f"customer timeline state version {version} is not {STATE_VERSION} (or 1)")
+        return Timeline(list(history), list(pending), list(steps), list(wakes),
+                        _or_none(gc_at), _or_none(gc_timer_at))
 
     def is_deterministic(self) -> bool:
         return True
@@ -104,6 +119,14 @@ class TimelineCoder(Coder):
         return hash(type(self))
 
 
+def _or_minus_one(ms: int | None) -> int:
+    return -1 if ms is None else ms
+
+
+def _or_none(ms: int) -> int | None:
+    return None if ms < 0 else ms
+
+
 @dataclasses.dataclass(frozen=True)
 class TimelineRules:
     """The customer step's rules over a `Timeline`; every method is pure apart from mutating it."""
@@ -111,13 +134,11 @@ class TimelineRules:
     spec: PatternSpec
     finality: Finality
     profile_ttl_ms: int
-    # Wake-ups are rounded up to this grid. A timer firing evaluates what is final at its own time (a
-    # DoFn cannot see the watermark), and the next firing of the same key waits for the next bundle:
-    # exact deadlines made a backlog of one customer's N distinct event times cost N bundles in a row
-    # (measured: alerts trickled in for 15 s after the watermark had jumped past them all). A later
-    # evaluation or steps expiry changes no result: everything final by then is evaluated, in order.
-    # The idle deadline is never rounded: a record arriving between it and a later wake-up would
-    # keep a profile the TTL forgets.
+    # Wake-ups are rounded up to this grid: one timer per grid time, not per record. A timer firing
+    # evaluates what is final at its own time (a DoFn cannot see the watermark). A later evaluation or
+    # steps expiry changes no result: everything final by then is evaluated, in order. The idle
+    # deadline is never rounded: a record arriving between it and a later wake-up would keep a profile
+    # the TTL forgets.
     wake_step_ms: int = 1
 
     def _wake(self, deadline_ms: int, step_ms: int | None = None) -> int:
@@ -145,11 +166,28 @@ class TimelineRules:
         timeline.pending.append(tuple(entry[1:]))
         return None, False
 
-    def due(self, entry: tuple, timeline: Timeline, step_ms: int | None = None) -> int:
-        """The wake-up this record needs: its finality (interaction) or the idle GC (update)."""
+    def wake_for(self, entry: tuple, step_ms: int | None = None) -> int | None:
+        """The grid wake-up an interaction needs (when it is final); None for an update (the idle
+        deadline has a timer of its own)."""
         if entry[0] == UPDATE:
-            return timeline.gc_at
+            return None
         return self._wake(self.finality.final_at(entry[1]), step_ms)
+
+    def schedule(self, timeline: Timeline, wake_times, after_ms: int | None = None) -> list[tuple[str, int]]:
+        """Notes and returns the timers to set, as (dynamic tag, time): one per wake time not set yet,
+        and the idle deadline's when none is set (and the deadline is after `after_ms`)."""
+        timers = []
+        wakes = timeline.wakes
+        for at in sorted(set(wake_times)):
+            k = bisect.bisect_left(wakes, at)
+            if k == len(wakes) or wakes[k] != at:
+                wakes.insert(k, at)
+                timers.append((str(at), at))
+        gc_at = timeline.gc_at
+        if gc_at is not None and timeline.gc_timer_at is None and (after_ms is None or gc_at > after_ms):
+            timeline.gc_timer_at = gc_at
+            timers.append((GC_TAG, gc_at))
+        return timers
 
     def evaluate(self, timeline: Timeline, customer_id: str, now_ms: int) -> tuple[list[dict], int]:
         """The watermark reached `now_ms`: evaluates the final interactions in (eventTime, eventId)
@@ -181,17 +219,22 @@ class TimelineRules:
             timeline.history, timeline.steps, timeline.gc_at = [], [], None
         return alerts, len(enriched)
 
-    def next_wake(self, timeline: Timeline, now_ms: int, step_ms: int | None = None) -> int | None:
-        """The earliest deadline after `now_ms`: a pending interaction's finality, the steps'
-        expiry, or the idle GC (a past GC deadline waits for the pending interactions)."""
+    def after_wake(self, timeline: Timeline, now_ms: int, step_ms: int | None = None) -> list[tuple[str, int]]:
+        """After `evaluate(now_ms)`: forgets the timers that have fired by now and returns those to set:
+        the steps' expiry unless a later wake-up covers it, any pending interaction no wake-up covers
+        (only after a version-1 state), and the idle deadline's timer when it fired before later records
+        moved the deadline on. A past idle deadline waits for the pending interactions' wake-ups."""
         final_at = self.finality.final_at
-        deadlines = [final_at(p[0]) for p in timeline.pending]
+        del timeline.wakes[:bisect.bisect_right(timeline.wakes, now_ms)]
+        if timeline.gc_timer_at is not None and timeline.gc_timer_at <= now_ms:
+            timeline.gc_timer_at = None
+        last = timeline.wakes[-1] if timeline.wakes else now_ms
+        wake_times = [self._wake(final_at(p[0]), step_ms) for p in timeline.pending if final_at(p[0]) > last]
         if timeline.steps:
-            deadlines.append(final_at(timeline.steps[-1][0] + self.spec.within_ms))
-        deadlines = [self._wake(min(deadlines), step_ms)] if deadlines else []
-        if timeline.gc_at is not None and timeline.gc_at > now_ms:
-            deadlines.append(timeline.gc_at)
-        return min(deadlines) if deadlines else None
+            expiry = final_at(timeline.steps[-1][0] + self.spec.within_ms)
+            if expiry > max(wake_times, default=last):
+                wake_times.append(self._wake(expiry, step_ms))
+        return self.schedule(timeline, wake_times, after_ms=now_ms)
 
 
 class EventTimePace:

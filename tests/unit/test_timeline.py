@@ -63,7 +63,7 @@ def test_evaluation_in_event_order_whatever_the_arrival_order():
 def test_nothing_is_evaluated_before_it_is_final():
     tl = Timeline()
     feed(tl, act(1_000, "f1", "FAILURE"))
-    assert RULES.next_wake(tl, 0) == 1_000 + L + 1
+    assert RULES.wake_for(act(1_000, "f1", "FAILURE")) == 1_000 + L + 1
     assert RULES.evaluate(tl, "k1", 1_000 + L) == ([], 0)
     assert len(tl.pending) == 1
 
@@ -80,28 +80,86 @@ def test_within_is_strict(callback_at, matches):
 def test_state_is_bounded_and_cleared_after_the_idle_ttl():
     tl = Timeline()
     feed(tl, upd(0, "u1"), act(1_000, "f1", "FAILURE"))
+    assert RULES.schedule(tl, [1_000 + L + 1]) == [(str(1_000 + L + 1), 1_000 + L + 1), ("gc", 3_601_000)]
     RULES.evaluate(tl, "k1", 1_000 + L + 1)
     assert tl.steps == [(1_000, "f1", "FAILURE")]
     # the steps expire once no callback can match them any more
     expiry = 1_000 + 30_000 + L + 1
-    assert RULES.next_wake(tl, 1_000 + L + 1) == expiry
+    assert RULES.after_wake(tl, 1_000 + L + 1) == [(str(expiry), expiry)]
     RULES.evaluate(tl, "k1", expiry)
     assert tl.steps == []
-    assert RULES.next_wake(tl, expiry) == tl.gc_at == 1_000 + 3_600_000
+    assert RULES.after_wake(tl, expiry) == []  # the idle deadline's timer is set already
+    assert tl.gc_timer_at == tl.gc_at == 1_000 + 3_600_000
     RULES.evaluate(tl, "k1", tl.gc_at)
+    assert RULES.after_wake(tl, 3_601_000) == []
     assert tl.is_empty()
+
+
+def test_one_timer_per_grid_time_so_a_jumped_watermark_fires_them_together():
+    rules = TimelineRules(PatternSpec(3, 30_000), Finality(True, L), profile_ttl_ms=3_600_000,
+                          wake_step_ms=10_000)
+    tl = Timeline()
+    entries = [act(1_000, "f1", "FAILURE"), act(2_000, "f2", "FAILURE"), act(25_000, "f3", "FAILURE")]
+    for entry in entries:
+        rules.add(tl, "k1", entry)
+    timers = rules.schedule(tl, [rules.wake_for(e) for e in entries])
+    assert timers == [("40000", 40_000), ("60000", 60_000), ("gc", 3_625_000)]
+    assert rules.schedule(tl, [40_000]) == []  # set already
+    # both fired in one bundle, the later one first: it evaluates all three
+    rules.evaluate(tl, "k1", 60_000)
+    assert rules.after_wake(tl, 60_000) == [("90000", 90_000)]  # the steps' expiry, 85 001, rounded up
+    assert rules.evaluate(tl, "k1", 40_000) == ([], 0)
+    assert rules.after_wake(tl, 40_000) == []
+    assert tl.wakes == [90_000]
+
+
+def test_an_idle_timer_that_fired_early_is_set_again_at_the_moved_deadline():
+    tl = Timeline()
+    feed(tl, upd(0, "u1"))
+    assert RULES.schedule(tl, []) == [("gc", 3_600_000)]
+    feed(tl, upd(60_000, "u2"))  # moves the deadline; the timer stays where it is
+    assert RULES.schedule(tl, []) == []
+    RULES.evaluate(tl, "k1", 3_600_000)
+    assert tl.history and RULES.after_wake(tl, 3_600_000) == [("gc", 3_660_000)]
+    RULES.evaluate(tl, "k1", 3_660_000)
+    assert RULES.after_wake(tl, 3_660_000) == [] and tl.is_empty()
+
+
+def test_a_past_idle_deadline_waits_for_the_pending_interactions():
+    rules = TimelineRules(PatternSpec(3, 30_000), Finality(True, L), profile_ttl_ms=10_000)
+    tl = Timeline()
+    for entry in (upd(0, "u1"), act(5_000, "s1", "SUCCESS")):
+        rules.add(tl, "k1", entry)
+    assert rules.schedule(tl, [rules.wake_for(act(5_000, "s1", "SUCCESS"))]) == [
+        ("35001", 35_001), ("gc", 15_000)]
+    rules.evaluate(tl, "k1", 15_000)
+    assert tl.history and rules.after_wake(tl, 15_000) == []  # no timer behind the watermark
+    rules.evaluate(tl, "k1", 35_001)
+    assert rules.after_wake(tl, 35_001) == [] and tl.is_empty()
 
 
 def test_the_coder_round_trips_and_refuses_another_version():
     tl = Timeline()
     feed(tl, upd(0, "u1", "gold", "emea"), act(5, "f1", "FAILURE", "chat"))
-    tl.wake_at = 30_006
+    tl.wakes, tl.gc_timer_at = [30_006, 40_000], 3_600_000
     coder = TimelineCoder()
     assert coder.decode(coder.encode(tl)) == tl
     assert coder.decode(coder.encode(Timeline())) == Timeline()
-    other = coder._primitives.encode((2, (), (), (), -1, -1))
-    with pytest.raises(ValueError, match="version 2"):
+    other = coder._primitives.encode((3, (), (), (), (), -1, -1))
+    with pytest.raises(ValueError, match="version 3"):
         coder.decode(other)
+
+
+def test_a_version_1_cell_still_decodes_and_its_pending_interactions_get_wake_ups():
+    coder = TimelineCoder()
+    v1 = coder._primitives.encode((1, ((0, "u1", "gold", "emea"),), ((5, "f1", "chat", "FAILURE"),
+                                                                      (40_000, "f2", "chat", "FAILURE")),
+                                   (), 30_006, 3_640_000))
+    tl = coder.decode(v1)
+    assert (tl.wakes, tl.gc_at, tl.gc_timer_at) == ([30_006], 3_640_000, None)
+    RULES.evaluate(tl, "k1", 30_006)
+    # f2's wake-up also covers the steps' expiry (60 006)
+    assert RULES.after_wake(tl, 30_006) == [("70001", 70_001), ("gc", 3_640_000)]
 
 
 def test_first_seen_keeps_the_first_copy_per_source_order():
@@ -130,10 +188,11 @@ def test_wake_ups_on_a_grid_evaluate_everything_final_by_then():
     for entry in (act(1_000, "f1", "FAILURE"), act(2_000, "f2", "FAILURE"), act(3_000, "f3", "FAILURE"),
                   act(4_000, "c", "CALLBACK")):
         rules.add(tl, "k1", entry)
-    assert rules.due(act(1_000, "f1", "FAILURE"), tl) == 35_000  # 31 001 rounded up
+    assert rules.wake_for(act(1_000, "f1", "FAILURE")) == 35_000  # 31 001 rounded up
+    rules.schedule(tl, [35_000])
     alerts, joined = rules.evaluate(tl, "k1", 35_000)
     assert joined == 4 and [a["callback_event_id"] for a in alerts] == ["c"]
-    assert rules.next_wake(tl, 35_000) == 65_000  # the steps' expiry, 64 001, rounded up
+    assert rules.after_wake(tl, 35_000) == [("65000", 65_000)]  # the steps' expiry, 64 001, rounded up
 
 
 def test_the_idle_deadline_is_exact_on_the_grid():
@@ -141,8 +200,8 @@ def test_the_idle_deadline_is_exact_on_the_grid():
                           wake_step_ms=10_000)
     tl = Timeline()
     rules.add(tl, "k1", upd(1_234, "u1"))
-    assert rules.due(upd(1_234, "u1"), tl) == tl.gc_at == 3_601_234
-    assert rules.next_wake(tl, 0) == 3_601_234
+    assert rules.wake_for(upd(1_234, "u1")) is None
+    assert rules.schedule(tl, []) == [("gc", 3_601_234)]
 
 
 def test_the_wake_grid_widens_only_while_timers_race_through_event_time():
