@@ -9,7 +9,8 @@ What it holds (times are event-time ms):
 - `history`: the customer's updates `(t, event_id, tier, region)` sorted by `(t, event_id)`, pruned to
   what a later evaluation can need (the last one before the horizon and all after it); its last entry
   is the greatest update, the `customer_profiles` row;
-- `pending`: interactions `(t, event_id, channel, outcome)` not final yet; a copy of an event id already
+- `pending`: interactions `(t, event_id, channel, outcome)` not final yet, sorted (so a backlog of
+  hundreds per customer costs a bisection per record and per wake-up, not a scan); a copy of an event id already
   pending is a duplicate (duplicates are identical producer retries, and a copy of an event that is no
   longer pending is behind the watermark by more than the lateness, so the read made it a dead letter);
 - `steps`: the last `failure_count` final pattern steps `(t, event_id, outcome)`;
@@ -106,7 +107,7 @@ class TimelineCoder(Coder):
             _, history, pending, steps, wakes, gc_at, gc_timer_at = fields
         else:
             raise ValueError(f"customer timeline state version {version} is not {STATE_VERSION} (or 1)")
-        return Timeline(list(history), list(pending), list(steps), list(wakes),
+        return Timeline(list(history), sorted(pending), list(steps), list(wakes),
                         _or_none(gc_at), _or_none(gc_timer_at))
 
     def is_deterministic(self) -> bool:
@@ -160,11 +161,20 @@ class TimelineRules:
                 return None, False
             t, event_id, tier, region = item
             return profile_row(CustomerUpdate(event_id, t, customer_id, tier, region)), False
-        if any(p[1] == event_id and p[0] == t for p in timeline.pending):
+        pending = timeline.pending
+        k = bisect.bisect_left(pending, (t, event_id))
+        if k < len(pending) and pending[k][0] == t and pending[k][1] == event_id:
             return None, True
         timeline.gc_at = max(timeline.gc_at or 0, t + self.profile_ttl_ms)
-        timeline.pending.append(tuple(entry[1:]))
+        pending.insert(k, tuple(entry[1:]))
         return None, False
+
+    def _first_not_final(self, pending: list, now_ms: int) -> int:
+        """The index of the first sorted pending interaction not final at `now_ms`."""
+        if now_ms >= END_OF_TIME_MS - 1:
+            return len(pending)
+        # final_at(t) <= now  <=>  t <= now - lateness - 1
+        return bisect.bisect_left(pending, (now_ms - self.finality.allowed_lateness_ms,))
 
     def wake_for(self, entry: tuple, step_ms: int | None = None) -> int | None:
         """The grid wake-up an interaction needs (when it is final); None for an update (the idle
@@ -194,9 +204,10 @@ class TimelineRules:
         order (join, then pattern), prunes and expires state. Returns the alert rows (without
         `detected_at`) and how many interactions were joined."""
         final_at = self.finality.final_at
-        ready = sorted(p for p in timeline.pending if final_at(p[0]) <= now_ms)
+        k = self._first_not_final(timeline.pending, now_ms)
+        ready = timeline.pending[:k]
         if ready:
-            timeline.pending = [p for p in timeline.pending if final_at(p[0]) > now_ms]
+            del timeline.pending[:k]
         history = timeline.history
         times = [h[0] for h in history]
         enriched = []
@@ -229,7 +240,9 @@ class TimelineRules:
         if timeline.gc_timer_at is not None and timeline.gc_timer_at <= now_ms:
             timeline.gc_timer_at = None
         last = timeline.wakes[-1] if timeline.wakes else now_ms
-        wake_times = [self._wake(final_at(p[0]), step_ms) for p in timeline.pending if final_at(p[0]) > last]
+        pending = timeline.pending
+        wake_times = [self._wake(final_at(p[0]), step_ms)
+                      for p in pending[self._first_not_final(pending, last):]]
         if timeline.steps:
             expiry = final_at(timeline.steps[-1][0] + self.spec.within_ms)
             if expiry > max(wake_times, default=last):
