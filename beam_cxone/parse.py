@@ -462,14 +462,20 @@ def parse_fields(obj: dict, settings: ParseSettings) -> tuple:
     return _parse(obj, settings, _fields, _fields)
 
 
-def record_identity(payload: bytes | None, settings: ParseSettings) -> tuple[str, int] | None:
-    """(event id, event time ms) of a valid record, None for one that will be a dead letter: what
-    the streaming read needs for its watermark, lateness and duplicate checks."""
+def valid_record(payload: bytes | None, settings: ParseSettings) -> Interaction | CustomerUpdate | None:
+    """The record a payload holds, None for one that will be a dead letter: the streaming read needs
+    its event id and time for the watermark, lateness and duplicate checks, and hands it on in
+    `RawRecord.parsed`."""
     try:
-        record = parse_object(decode_object(payload, settings.max_record_bytes), settings)
+        return parse_object(decode_object(payload, settings.max_record_bytes), settings)
     except Rejected:
         return None
-    return record.event_id, record.event_time_ms
+
+
+def record_identity(payload: bytes | None, settings: ParseSettings) -> tuple[str, int] | None:
+    """(event id, event time ms) of a valid record, None for one that will be a dead letter."""
+    record = valid_record(payload, settings)
+    return None if record is None else (record.event_id, record.event_time_ms)
 
 
 def dead_letter_for(raw: RawRecord, stage: str, reason: str) -> DeadLetter:
@@ -491,10 +497,14 @@ def parse_record(
     raw: RawRecord, settings: ParseSettings = ParseSettings()
 ) -> Interaction | CustomerUpdate | DeadLetter:
     """One raw record to exactly one of: an interaction, a customer update, a dead letter."""
-    try:
-        record = parse_object(decode_object(raw.payload, settings.max_record_bytes), settings)
-    except Rejected as rejected:
-        return dead_letter_for(raw, rejected.stage, rejected.reason)
+    parsed = raw.parsed
+    if parsed is not None and parsed[0] == settings:
+        record = parsed[1]
+    else:
+        try:
+            record = parse_object(decode_object(raw.payload, settings.max_record_bytes), settings)
+        except Rejected as rejected:
+            return dead_letter_for(raw, rejected.stage, rejected.reason)
     if raw.late:
         return dead_letter_for(raw, "watermark", "late")
     return record

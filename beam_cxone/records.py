@@ -55,7 +55,8 @@ class RawRecord:
     Kafka record timestamp or the file's modification time, the deterministic `recorded_at` of a
     dead letter; `late` is set by the streaming read when the record is behind its watermark by
     more than the allowed lateness; `duplicate` when the read saw its event id before in the same
-    partition (`beam_cxone.first_seen`).
+    partition (`beam_cxone.first_seen`). `parsed`: (the ParseSettings, the valid record) when the
+    streaming read already parsed it for its watermark, so the parse step does not parse it twice.
     """
 
     payload: bytes | None
@@ -64,6 +65,7 @@ class RawRecord:
     order: tuple[str, int] = ("", 0)
     late: bool = False
     duplicate: bool = False
+    parsed: tuple | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 
 __all__ = [
     "CUSTOMER_PROFILES",
@@ -32,8 +33,9 @@ class Table:
     partition_key: tuple[str, ...]
     clustering_key: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def column_names(self) -> tuple[str, ...]:
+        """Cached: the writer checks every row against it."""
         return tuple(name for name, _ in self.columns)
 
     @property

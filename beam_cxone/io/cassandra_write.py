@@ -266,9 +266,10 @@ def from_cql_value(cql_type: str, value: Any) -> Any:
 
 def row_to_params(table: Table, row: dict) -> tuple:
     """The INSERT's bind values in column order; a row must have exactly the table's columns."""
-    missing = [c for c in table.column_names if c not in row]
-    unknown = sorted(set(row) - set(table.column_names))
-    if missing or unknown:
+    names = table.column_names
+    if len(row) != len(names) or not all(c in row for c in names):
+        missing = [c for c in names if c not in row]
+        unknown = sorted(set(row) - set(names))
         raise ValueError(f"{table.name} row: missing columns {missing}, unknown columns {unknown}")
     params = []
     for column, cql_type in table.columns:

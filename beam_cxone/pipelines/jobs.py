@@ -63,7 +63,7 @@ def write_results(results: Results, sink: SinkConfig,
 def build_streaming(p: beam.Pipeline, kafka: KafkaReadConfig, analytics: AnalyticsConfig,
                     sink: SinkConfig, dead_letter_topic: DeadLetterTopicConfig | None = None) -> Results:
     """Kafka (unbounded, or bounded at the end offsets) -> analytics in streaming mode -> sink."""
-    raw = p | "ReadKafka" >> ReadFromKafka(kafka)
+    raw = p | "ReadKafka" >> ReadFromKafka(kafka, analytics.parse_settings)
     results = build_analytics(raw, analytics, streaming=True)
     write_results(results, sink, dead_letter_topic)
     return results

@@ -43,6 +43,7 @@ from beam_cxone.io.kafka.watermark_estimator import EventTimeEstimatorProvider
 from beam_cxone.io.kafka.watermark_estimator import wall_ms
 from beam_cxone.parse import ParseSettings
 from beam_cxone.parse import record_identity
+from beam_cxone.parse import valid_record
 from beam_cxone.records import RawRecord
 from beam_cxone.watermarks import PartitionClock
 
@@ -63,9 +64,10 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
     delegating to `PartitionOffsets` and `EventTimeEstimatorProvider`.
     """
 
-    def __init__(self, cfg: KafkaReadConfig, partitions: tuple[int, ...] = (0,)):
+    def __init__(self, cfg: KafkaReadConfig, partitions: tuple[int, ...] = (0,),
+                 settings: ParseSettings | None = None):
         self._cfg = cfg
-        self._settings = ParseSettings(max_record_bytes=cfg.max_record_bytes)
+        self._settings = settings or ParseSettings(max_record_bytes=cfg.max_record_bytes)
         self._offsets = PartitionOffsets(cfg)
         self._estimators = EventTimeEstimatorProvider(cfg, tuple(partitions))
         self._partitions = max(1, len(partitions))
@@ -185,23 +187,23 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
         _LOG.info("kafka read %s/%d: duplicate filter rebuilt from offsets [%d, %d)",
                   tp.topic, tp.partition, begin, end)
 
-    def _classify(self, rec, clock: PartitionClock, seen: FirstSeen | None) -> tuple[int | None, bool, bool]:
-        """(event time of a valid record or None, late, duplicate).
+    def _classify(self, rec, clock: PartitionClock, seen: FirstSeen | None):
+        """(the valid record or None, late, duplicate).
 
         Only valid records move the watermark: a malformed record with an absurd time must not make
         every later record late. A late record is not remembered as seen: it is a dead letter."""
-        identity = record_identity(rec.value, self._settings)
-        if identity is None:
+        record = valid_record(rec.value, self._settings)
+        if record is None:
             if seen is not None:
                 seen.skip(rec.offset)
             return None, False, False
-        event_id, event_ms = identity
         if self._cfg.bounded:
-            return event_ms, False, False
+            return record, False, False
+        event_ms = record.event_time_ms
         if clock.observe(event_ms):
             seen.skip(rec.offset)
-            return event_ms, True, False
-        return event_ms, False, seen.is_duplicate(event_id, event_ms, rec.offset)
+            return record, True, False
+        return record, False, seen.is_duplicate(record.event_id, event_ms, rec.offset)
 
     def process(
         self,
@@ -258,10 +260,12 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
                 waited = self._throttle.acquire(element.partition) if self._throttle else 0.0
                 if waited:
                     self._throttled_ms.inc(int(waited * 1000))
-                event_ms, late, duplicate = self._classify(rec, clock, seen)
+                record, late, duplicate = self._classify(rec, clock, seen)
                 if late:
                     self._late.inc()
-                if event_ms is None:
+                if record is not None:
+                    event_ms = record.event_time_ms
+                else:
                     wm = clock.watermark_ms()
                     event_ms = wm if wm is not None else 0
                 self._read.inc()
@@ -274,6 +278,7 @@ class _ReadPartitionFn(beam.DoFn, RestrictionProvider, WatermarkEstimatorProvide
                         order=(f"{rec.topic}/{rec.partition:06d}", rec.offset),
                         late=late,
                         duplicate=duplicate,
+                        parsed=None if record is None else (self._settings, record),
                     ),
                     Timestamp(micros=event_ms * 1000),
                 )
@@ -334,9 +339,12 @@ class ReadFromKafka(beam.PTransform):
     allowed lateness (streaming only). Unbounded unless `cfg.bounded`.
     """
 
-    def __init__(self, cfg: KafkaReadConfig):
+    def __init__(self, cfg: KafkaReadConfig, parse_settings: ParseSettings | None = None):
+        """`parse_settings`: the job's, so that the records the read parses for their event time are
+        handed on parsed (`RawRecord.parsed`) instead of being parsed again."""
         super().__init__()
         self._cfg = cfg
+        self._parse_settings = parse_settings
 
     def expand(self, pbegin):
         cfg = self._cfg
@@ -346,5 +354,5 @@ class ReadFromKafka(beam.PTransform):
         return (
             pbegin
             | "ListPartitions" >> beam.Create(partitions, reshuffle=False)
-            | "ReadPartitions" >> beam.ParDo(fn_class(cfg, numbers))
+            | "ReadPartitions" >> beam.ParDo(fn_class(cfg, numbers, self._parse_settings))
         )
