@@ -127,20 +127,19 @@ class _CustomerTimelineFn(beam.DoFn):
         customer_id, entries = element
         timeline = state.read() or Timeline()
         latest_row = None
-        wake_times = []
-        changed = False
+        added = []
         for entry in entries:
             row, duplicate = self._rules.add(timeline, customer_id, entry)
             if duplicate:
                 self._counters.duplicates.inc()
                 continue
-            changed = True
+            added.append(entry)
             latest_row = row or latest_row
-            at = self._rules.wake_for(entry, self._pace.step_ms)
-            if at is not None:
-                wake_times.append(at)
-        if not changed:
+        if not added:
             return
+        times = [entry[1] for entry in added]
+        step_ms = self._pace.step_for_batch(min(times), max(times))
+        wake_times = [at for at in (self._rules.wake_for(entry, step_ms) for entry in added) if at is not None]
         if latest_row is not None:
             yield pvalue.TaggedOutput(PROFILE_ROWS, latest_row)
         _set(wake, self._rules.schedule(timeline, wake_times))

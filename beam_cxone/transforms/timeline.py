@@ -262,6 +262,12 @@ class EventTimePace:
         self._newest_ms: int | None = None
         self.step_ms = live_step_ms
 
+    def step_for_batch(self, first_ms: int, last_ms: int) -> int:
+        """The grid for the wake-ups of one batch of a customer's records: a batch spanning more
+        than the catch-up grid of event time comes from a backlog (a live customer's batch spans
+        seconds), so its wake-ups go on the catch-up grid before any timer has fired to tell."""
+        return self._catch_up if last_ms - first_ms > self._catch_up else self.step_ms
+
     def observe(self, timer_ms: int, wall_s: float) -> int:
         """Takes a firing's time; returns the grid for the wake-ups it sets."""
         if self._newest_ms is None or timer_ms > self._newest_ms:
