@@ -497,7 +497,7 @@ def parse_record(
     raw: RawRecord, settings: ParseSettings = ParseSettings()
 ) -> Interaction | CustomerUpdate | DeadLetter:
     """One raw record to exactly one of: an interaction, a customer update, a dead letter."""
-    parsed = raw.parsed
+    parsed = getattr(raw, "parsed", None)  # only the streaming read sets it
     if parsed is not None and parsed[0] == settings:
         record = parsed[1]
     else:
