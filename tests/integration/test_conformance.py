@@ -64,6 +64,7 @@ from tests.reference import Raw
 from tests.reference import dead_letter_row
 from tests.reference import iso
 from tests.reference import reference
+from tests.support.prism import stop_prism_job_server
 
 pytestmark = pytest.mark.integration
 
@@ -114,11 +115,7 @@ def _stop_prism_job_server():
     """The in-process PrismRunner (prism-batch) keeps its job server, a Prism process, for later
     pipelines until this process exits: stop it once this module's pipelines are done."""
     yield
-    from apache_beam.runners.portability.prism_runner import PrismRunner
-
-    server = PrismRunner.shared_handle.acquire(lambda: None)  # the running one, or None
-    if server is not None:
-        server.stop()
+    stop_prism_job_server()
 
 
 # ----- the trace -------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import os
 import pytest
 
 from tests.pipeline import harness
+from tests.support.prism import stop_prism_job_server
 
 ON_EVERY_STREAMING_RUNNER = {"test_streaming_rules.py"}
 
@@ -33,3 +34,9 @@ def pipeline_runner(request):
     harness.use_streaming_runner(name)
     yield name
     harness.use_streaming_runner(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_prism_job_server():
+    yield
+    stop_prism_job_server()
