@@ -28,6 +28,7 @@ import os
 import re
 import ssl
 import struct
+import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -528,6 +529,45 @@ class _Pending(NamedTuple):
     windowed: WindowedValue | None
 
 
+class _SharedSessions:
+    """One Cluster and Session per connection settings in a worker process, shared by every writer
+    instance (a job has one per table and per concurrent bundle); shut down when the last releases
+    it. A connect fetches the cluster's schema and topology: it cost about 5 % of the streaming job's
+    Python time when each writer connected on its own. The driver's Session is thread-safe."""
+
+    _lock = threading.Lock()
+    _open: dict[tuple, list] = {}  # key -> [cluster, session, users]
+
+    @staticmethod
+    def key(cfg: CassandraConfig) -> tuple:
+        return (tuple(cfg.hosts), cfg.port, cfg.protocol_version, cfg.consistency, cfg.local_dc, cfg.tls,
+                cfg.ca_file, cfg.connect_timeout_s, cfg.request_timeout_s, cfg.max_backoff_s,
+                cfg.credentials())
+
+    @classmethod
+    def acquire(cls, cfg: CassandraConfig, connect: Callable[[], tuple[Cluster, Session]]) -> Session:
+        key = cls.key(cfg)
+        with cls._lock:
+            entry = cls._open.get(key)
+            if entry is None:
+                cluster, session = connect()
+                entry = cls._open[key] = [cluster, session, 0]
+            entry[2] += 1
+            return entry[1]
+
+    @classmethod
+    def release(cls, cfg: CassandraConfig) -> None:
+        key = cls.key(cfg)
+        with cls._lock:
+            entry = cls._open.get(key)
+            if entry is None:
+                return
+            entry[2] -= 1
+            if entry[2] <= 0:
+                del cls._open[key]
+                entry[0].shutdown()
+
+
 class _CassandraWriteFn(beam.DoFn):
     """Buffers a bundle's rows, collapses them per primary key and upserts them concurrently.
 
@@ -554,7 +594,6 @@ class _CassandraWriteFn(beam.DoFn):
         self._batches = Metrics.counter(METRICS_NAMESPACE, "batches")
         self._rows_rejected = Metrics.counter(METRICS_NAMESPACE, "rows_rejected")
         self._rows_dropped = Metrics.counter(METRICS_NAMESPACE, "rows_dropped")
-        self._cluster: Cluster | None = None
         self._session: Session | None = None
         self._insert: PreparedStatement | None = None
         self._buffer: list[tuple[tuple, _Pending]] = []
@@ -564,18 +603,18 @@ class _CassandraWriteFn(beam.DoFn):
             self._connect()
 
     def _connect(self) -> None:
-        def connect() -> tuple[Cluster, Session, PreparedStatement]:
-            cluster, session = open_session(self._cfg)
+        def connect() -> tuple[Session, PreparedStatement]:
+            session = _SharedSessions.acquire(self._cfg, lambda: open_session(self._cfg))
             try:
                 insert = session.prepare(insert_cql(self._cfg.keyspace, self._table))
             except Exception:
-                cluster.shutdown()
+                _SharedSessions.release(self._cfg)
                 raise
             insert.is_idempotent = True  # lets the driver retry it too
-            return cluster, session, insert
+            return session, insert
 
         # Connecting while Cassandra restarts is the same transient condition as writing then.
-        self._cluster, self._session, self._insert = _retrying(self._cfg, self._log_retry)(connect)
+        self._session, self._insert = _retrying(self._cfg, self._log_retry)(connect)
 
     def start_bundle(self) -> None:
         self._buffer = []
@@ -595,9 +634,9 @@ class _CassandraWriteFn(beam.DoFn):
         return self._flush()
 
     def teardown(self) -> None:
-        if self._cluster is not None:
-            self._cluster.shutdown()
-            self._cluster = self._session = self._insert = None
+        if self._session is not None:
+            _SharedSessions.release(self._cfg)
+            self._session = self._insert = None
 
     def _flush(self) -> list:
         if not self._buffer:

@@ -416,3 +416,31 @@ def test_write_to_cassandra_validates_its_arguments():
         WriteToCassandra({"hosts": ["h"]}, INTERACTION_VOLUMES)
     with pytest.raises(TypeError, match="tables.Table"):
         WriteToCassandra(CFG, "interaction_volumes")
+
+
+class _Cluster:
+    def __init__(self):
+        self.shutdowns = 0
+
+    def shutdown(self):
+        self.shutdowns += 1
+
+
+def test_writers_of_one_process_share_one_session_until_the_last_releases_it():
+    cfg = CassandraConfig(hosts=("10.0.0.1",), port=19042)
+    other = CassandraConfig(hosts=("10.0.0.1",), port=19042, keyspace="other_keyspace")
+    clusters = []
+
+    def connect():
+        clusters.append(_Cluster())
+        return clusters[-1], f"session-{len(clusters)}"
+
+    assert cw._SharedSessions.acquire(cfg, connect) == "session-1"
+    assert cw._SharedSessions.acquire(other, connect) == "session-1"  # the keyspace is per statement
+    cw._SharedSessions.release(cfg)
+    assert clusters[0].shutdowns == 0
+    cw._SharedSessions.release(other)
+    assert clusters[0].shutdowns == 1
+    assert cw._SharedSessions.acquire(cfg, connect) == "session-2"  # a new one after the last left
+    cw._SharedSessions.release(cfg)
+    assert [c.shutdowns for c in clusters] == [1, 1]
