@@ -75,13 +75,16 @@ def test_out_of_order_arrival_gives_the_in_order_rows():
     assert len(set(in_order.alert_ids().values())) == 2
 
 
-def test_window_row_is_updated_in_place_by_records_within_the_lateness():
+def test_window_row_is_updated_in_place_by_records_within_the_lateness(pipeline_runner):
     run = run_stream(UPDATE_IN_PLACE.script)
     versions = [(r["interactions"], r["events"]) for r in run.versions["interaction_volumes"]]
     # On time (watermark 15 s): w1,w2. Then w3 (arrived at 15 s): +c3. Then w4 (at 38 s): +1 event.
     # A late pane fires for one or more late records (AfterCount(1)): the DirectRunner fires one
     # for w3 and one for w4, Prism may fire one for both; either way these states, in this order.
-    assert versions[0] == (2, 2)
+    # Prism may also fire the on-time pane in the same bundle as a late one: the step then writes
+    # only the latest of them (CountVolumes' _ToVolumeRowFn), so (2, 2) is never written there.
+    if pipeline_runner == "direct":
+        assert versions[0] == (2, 2)
     assert set(versions) <= {(2, 2), (3, 3), (3, 4)}
     assert versions == sorted(versions)
     assert versions[-1] == (3, 4)

@@ -10,8 +10,11 @@ import json
 
 import pytest
 from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import IntervalWindow
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
+from apache_beam.utils.windowed_value import PaneInfo
+from apache_beam.utils.windowed_value import PaneInfoTiming
 
 from beam_cxone.parse import ParseSettings
 from beam_cxone.records import CustomerUpdate
@@ -22,6 +25,7 @@ from beam_cxone.transforms.dedup import first_copies
 from beam_cxone.transforms.parse_route import _ParseRecordFn
 from beam_cxone.transforms.parse_route import _SplitByKindFn
 from beam_cxone.transforms.volumes import DistinctCountsFn
+from beam_cxone.transforms.volumes import _ToVolumeRowFn
 from beam_cxone.transforms.volumes import volume_row
 
 T0 = 1_795_860_000_000  # 2026-11-28T10:00:00Z
@@ -223,3 +227,21 @@ def test_volume_row(start, end, day):
         "events": 5,
         "updated_at": T0 + 99,
     }
+
+
+def test_a_bundle_writes_only_the_latest_pane_of_each_window_whatever_their_order():
+    fn = _ToVolumeRowFn()
+    w1, w2 = IntervalWindow(0, 10), IntervalWindow(10, 20)
+    on_time = PaneInfo(True, False, PaneInfoTiming.ON_TIME, 0, 0)
+    closing = PaneInfo(False, True, PaneInfoTiming.LATE, 1, -1)
+    ts = Timestamp(9.999)
+    fn.start_bundle()
+    fn.process(("voice", (3, 4)), win=w1, pane=closing, ts=ts)  # the closing pane first
+    fn.process(("voice", (2, 2)), win=w1, pane=on_time, ts=ts)
+    fn.process(("chat", (1, 1)), win=w1, pane=on_time, ts=ts)
+    fn.process(("voice", (5, 5)), win=w2, pane=on_time, ts=Timestamp(19.999))
+    out = sorted(((wv.value["channel"], wv.value["window_start"], wv.value["interactions"],
+                   wv.value["events"]), wv.windows[0]) for wv in fn.finish_bundle())
+    assert out == [(("chat", 0, 1, 1), w1), (("voice", 0, 3, 4), w1), (("voice", 10_000, 5, 5), w2)]
+    fn.start_bundle()
+    assert list(fn.finish_bundle()) == []  # nothing carried over to the next bundle
