@@ -2,7 +2,9 @@
 
 import gc
 
+import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_cxone.transforms.gc_pause import GcPause
 from beam_cxone.transforms.gc_pause import GcPausedBundles
@@ -55,3 +57,16 @@ def test_bundles_pause_and_resume_even_after_a_failed_bundle():
     assert gc.isenabled() and paused.depth == 0
     b.teardown()
     assert paused.depth == 0
+
+
+class _Boom(GcPausedBundles, beam.DoFn):
+    def process(self, element):
+        raise ValueError(f"boom {element}")
+
+
+def test_a_failed_pipeline_leaves_the_collector_running():
+    gc.enable()
+    with pytest.raises(Exception, match="boom"):
+        with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
+            p | beam.Create([1, 2]) | beam.ParDo(_Boom())
+    assert gc.isenabled() and paused.depth == 0
