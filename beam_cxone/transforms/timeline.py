@@ -264,9 +264,10 @@ class EventTimePace:
 
     def step_for_batch(self, first_ms: int, last_ms: int) -> int:
         """The grid for the wake-ups of one batch of a customer's records: a batch spanning more
-        than the catch-up grid of event time comes from a backlog (a live customer's batch spans
-        seconds), so its wake-ups go on the catch-up grid before any timer has fired to tell."""
-        return self._catch_up if last_ms - first_ms > self._catch_up else self.step_ms
+        than the live grid of event time comes from a backlog (a live read call returns within a
+        second, so a live customer's batch spans about that), so its wake-ups go on the catch-up
+        grid before any timer has fired to tell."""
+        return self._catch_up if last_ms - first_ms > self._live else self.step_ms
 
     def observe(self, timer_ms: int, wall_s: float) -> int:
         """Takes a firing's time; returns the grid for the wake-ups it sets."""

@@ -213,7 +213,7 @@ def test_the_wake_grid_widens_only_while_timers_race_through_event_time():
     assert pace.observe(1_101_000, wall_s=3.5) == 10_000  # back to live
 
 
-def test_a_batch_spanning_more_than_the_catch_up_grid_is_a_backlog():
+def test_a_batch_spanning_more_than_the_live_grid_is_a_backlog():
     pace = EventTimePace(live_step_ms=10_000, catch_up_step_ms=60_000)
-    assert pace.step_for_batch(1_000_000, 1_059_999) == 10_000  # a live customer's batch
-    assert pace.step_for_batch(1_000_000, 1_060_001) == 60_000  # minutes of event time at once
+    assert pace.step_for_batch(1_000_000, 1_001_500) == 10_000  # a live customer's batch
+    assert pace.step_for_batch(1_000_000, 1_010_001) == 60_000  # more than the live grid at once
