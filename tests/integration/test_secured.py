@@ -26,7 +26,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -368,20 +367,19 @@ def test_a_wrong_setting_is_one_line_before_the_job_is_built(secured_stack, case
 
 
 def test_the_command_line_reports_a_wrong_password_at_once(secured_stack, tmp_path):
-    """The real `python -m beam_cxone` process: exit 2 within seconds (the Kafka client alone would
-    retry for 30 s and then report a timeout), one line on stderr, no traceback."""
+    """The real `python -m beam_cxone` process: exit 2 with the broker's own refusal, found by the
+    check before the job starts (the Kafka client alone would retry for 30 s and then report a
+    timeout), one line on stderr, no traceback. No clock: the message says which path answered."""
     stack = secured_stack
     env = stack.process_env(KAFKA_SASL_PLAIN_PASSWORD="not-the-password")
-    started = time.monotonic()
     done = beam_cxone([f"--bootstrap_servers={stack.bootstrap}", "--topic=never-read",
                        "--cassandra_keyspace=never_written", *stack.cassandra_flags()], env, timeout=120)
-    elapsed = time.monotonic() - started
     assert done.returncode == 2, done.stderr[-3000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"beam_cxone: Kafka {stack.bootstrap}: SASL authentication failed for user "
                            "'beam-cxone'"), done.stderr[-3000:]
     assert "Traceback" not in done.stderr
-    assert elapsed < 25, elapsed
+    assert "timed out" not in done.stderr.lower() and "timeout" not in last.lower()
     assert not leaks(done.stdout + done.stderr, stack.secrets() + ["not-the-password"])
 
 
