@@ -22,6 +22,7 @@ INSTALL_REQUIRES = [
 TEST_REQUIRES = [
     "pytest==8.4.2",
     "ruff==0.14.5",
+    "py-spy==0.4.3",  # bench/bench_e2e.py --profile samples the job with it
 ]
 
 setup(
