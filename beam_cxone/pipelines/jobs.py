@@ -84,7 +84,7 @@ def build_backfill(p: beam.Pipeline, analytics: AnalyticsConfig, sink: SinkConfi
     elif kafka is not None:
         if not kafka.bounded:
             raise ValueError("a Kafka backfill needs a bounded read (end offsets or a stop timestamp)")
-        raw = p | "ReadKafkaRange" >> ReadFromKafka(kafka)
+        raw = p | "ReadKafkaRange" >> ReadFromKafka(kafka, analytics.parse_settings)
         results = build_analytics(raw, analytics, streaming=False)
     else:
         raw = p | "ReadFiles" >> ReadJsonLines(input_pattern)
